@@ -1,0 +1,84 @@
+package informer
+
+import (
+	"context"
+	"sync"
+
+	"github.com/moby/moby/api/types/events"
+)
+
+// buffer is the unbounded FIFO between the goroutine that reads an engine's event
+// stream and the one that applies the events. push never blocks (beyond a short
+// mutex), so the reader always takes the next event within Docker's 100 ms.
+type buffer struct {
+	mu     sync.Mutex
+	items  []events.Message
+	err    error
+	closed bool
+	ready  chan struct{} // has a token when items or err wait to be taken
+}
+
+func newBuffer() *buffer {
+	return &buffer{ready: make(chan struct{}, 1)}
+}
+
+// push appends a message.
+func (b *buffer) push(m events.Message) {
+	b.mu.Lock()
+	b.items = append(b.items, m)
+	b.mu.Unlock()
+	b.signal()
+}
+
+// close records the stream's end; take returns err once the items before it are taken.
+func (b *buffer) close(err error) {
+	b.mu.Lock()
+	if !b.closed {
+		b.closed, b.err = true, err
+	}
+	b.mu.Unlock()
+	b.signal()
+}
+
+func (b *buffer) signal() {
+	select {
+	case b.ready <- struct{}{}:
+	default:
+	}
+}
+
+// drain returns what is buffered now, without waiting, reusing into's storage.
+func (b *buffer) drain(into []events.Message) []events.Message {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	into = append(into[:0], b.items...)
+	clear(b.items)
+	b.items = b.items[:0]
+	return into
+}
+
+// take waits until messages are buffered and returns them all (reusing into's storage).
+// It returns the stream's error once the stream ended and everything was taken, or
+// ctx's error.
+func (b *buffer) take(ctx context.Context, into []events.Message) ([]events.Message, error) {
+	for {
+		b.mu.Lock()
+		if len(b.items) > 0 {
+			into = append(into[:0], b.items...)
+			clear(b.items)
+			b.items = b.items[:0]
+			b.mu.Unlock()
+			return into, nil
+		}
+		closed, err := b.closed, b.err
+		b.mu.Unlock()
+		if closed {
+			return into[:0], err
+		}
+		select {
+		case <-b.ready:
+		case <-ctx.Done():
+			return into[:0], context.Cause(ctx)
+		}
+	}
+}

@@ -1,0 +1,16 @@
+// Package informer keeps, for one Docker engine, a cache of its containers and a
+// stream of what happens to them.
+//
+// An Informer subscribes to the engine's event stream, lists its containers, and
+// then follows the stream, applying each event to the cache and handing it to a
+// Handler. A heartbeat pings the engine; when the ping fails or the stream breaks,
+// the Informer emits engine_down, reconnects with jittered exponential backoff,
+// replays what the engine still holds (since is inclusive: duplicates are dropped),
+// relists, and synthesizes the transitions it could not see (a die for a container
+// that stopped, a destroy for one that vanished, a start for one that appeared),
+// then emits engine_up.
+//
+// The goroutine that reads the stream never waits on anything but the stream: it
+// decodes and appends to an unbounded buffer, because the engine drops events for a
+// subscriber that does not take them within 100 ms.
+package informer

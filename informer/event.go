@@ -1,0 +1,122 @@
+package informer
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Event types that are not Docker's: the informer makes them about the engine itself.
+const (
+	// TypeContainer is Docker's container event type.
+	TypeContainer = "container"
+	// TypeEngine is the type of the daemon's own engine_down / engine_up events.
+	TypeEngine = "engine"
+
+	ActionEngineDown = "engine_down"
+	ActionEngineUp   = "engine_up"
+)
+
+// Event is one thing that happened on an engine, as handed to the controller.
+// It is immutable once emitted: share it, do not modify it.
+type Event struct {
+	// ID identifies the event: the same for every attempt of every delivery of it,
+	// and the same if the engine replays it. See MakeID.
+	ID string
+	// Engine is the engine's name from the config.
+	Engine string
+	// Type is Docker's event type ("container") or TypeEngine.
+	Type string
+	// Action is as Docker sent it ("exec_start: sh -c true", "health_status: healthy").
+	Action string
+	// ActorID is the container ID for container events, "" for engine events.
+	ActorID string
+	// Attributes are the event's attributes as Docker sent them (nil for synthesized events).
+	// Labels here may be shadowed by name and image: use Container.Labels.
+	Attributes map[string]string
+	// Time is when the engine stamped the event; for synthesized events, when the
+	// informer noticed the transition.
+	Time time.Time
+	// Synthetic is true for events the informer made up after a relist, and for
+	// engine_down / engine_up.
+	Synthetic bool
+	// Container is the cached container after the event was applied (for destroy: its
+	// last known state). Nil for engine events.
+	Container *Container
+}
+
+// Kind is Action without the ": ..." suffix Docker adds to exec and health events
+// ("exec_start: sh -c true" -> "exec_start").
+func (e *Event) Kind() string {
+	if i := strings.IndexByte(e.Action, ':'); i >= 0 {
+		return e.Action[:i]
+	}
+	return e.Action
+}
+
+// Status is the part of Action after ": " ("health_status: healthy" -> "healthy"), or "".
+func (e *Event) Status() string {
+	if i := strings.IndexByte(e.Action, ':'); i >= 0 {
+		return strings.TrimSpace(e.Action[i+1:])
+	}
+	return ""
+}
+
+// MakeID returns a stable ID for an event: a hash of engine, timeNano, actor and
+// action, so that a replayed event has the ID it had the first time.
+func MakeID(engine string, timeNano int64, actorID, action string, synthetic bool) string {
+	h := sha256.New()
+	h.Write([]byte(engine))
+	h.Write([]byte{0})
+	h.Write([]byte(strconv.FormatInt(timeNano, 10)))
+	h.Write([]byte{0})
+	h.Write([]byte(actorID))
+	h.Write([]byte{0})
+	h.Write([]byte(action))
+	if synthetic {
+		h.Write([]byte{0, 's'})
+	}
+	return hex.EncodeToString(h.Sum(nil)[:12])
+}
+
+// Container states as Docker reports them in State, plus StateGone for a destroyed one.
+const (
+	StateCreated    = "created"
+	StateRunning    = "running"
+	StatePaused     = "paused"
+	StateRestarting = "restarting"
+	StateRemoving   = "removing"
+	StateExited     = "exited"
+	StateDead       = "dead"
+	StateGone       = "gone"
+)
+
+// Container is the cached view of one container. A *Container is never modified
+// after it is stored: the cache replaces it with a new value on every change, so a
+// reader can keep it without locks.
+type Container struct {
+	ID     string            `json:"id"`
+	Engine string            `json:"engine"`
+	Name   string            `json:"name"` // without the leading slash
+	Image  string            `json:"image"`
+	Labels map[string]string `json:"labels"`
+	State  string            `json:"state"`
+	// Health is "", "starting", "healthy" or "unhealthy".
+	Health string `json:"health,omitempty"`
+	// ExitCode is the last known exit code (valid when State is exited or dead).
+	ExitCode int `json:"exitCode"`
+	// Created is when the container was created (zero when unknown).
+	Created time.Time `json:"created"`
+}
+
+// Running reports whether the container's processes run (running, paused or restarting
+// count: the container has not died).
+func (c *Container) Running() bool {
+	switch c.State {
+	case StateRunning, StatePaused, StateRestarting:
+		return true
+	}
+	return false
+}
