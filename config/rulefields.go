@@ -1,0 +1,160 @@
+package config
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// retryFields are the keys of a rule's retry:.
+func retryFields() []string { return []string{"max_attempts", "backoff", "max_backoff"} }
+
+// reservedEnv returns the variables the daemon sets for every handler,
+// which a rule's env: may not override (nor ENGINE_<NAME> of an engine).
+func reservedEnv() []string {
+	return []string{
+		"FROM_ENGINE", "FROM_CONTAINER", "FROM_ENGINE_URL",
+		"EVENT_TYPE", "EVENT_ACTION", "EVENT_ID", "EVENT_TIME", "EVENT_ATTEMPT", "EVENT_SYNTHETIC",
+		"CONTAINER_ID", "CONTAINER_IMAGE", "CONTAINER_EXIT_CODE", "EVENTSD_RULE",
+	}
+}
+
+// fromEngine checks from_engine: a glob that must match an engine of
+// cluster:; without * or ? it must name one.
+func (p *parser) fromEngine(n *yaml.Node, field string, engines []string) string {
+	s, v, ok := p.str(n, field)
+	if !ok || v == nil || s == "" {
+		return s
+	}
+	if err := ValidGlob(s); err != nil {
+		p.errorf(v, field, "invalid glob %q: %v", s, err)
+		return s
+	}
+	if len(engines) == 0 {
+		return s // cluster: is broken, which is reported already.
+	}
+	if lit, ok := isLiteralGlob(s); ok {
+		if !slices.Contains(engines, lit) {
+			p.errorf(v, field, "unknown engine %q%s; engines: %s", lit, didYouMean(lit, engines), strings.Join(engines, ", "))
+		}
+		return s
+	}
+	if !slices.ContainsFunc(engines, func(e string) bool { return Match(s, e) }) {
+		p.errorf(v, field, "%q matches no engine; engines: %s", s, strings.Join(engines, ", "))
+	}
+	return s
+}
+
+// glob returns the glob in n, checked.
+func (p *parser) glob(n *yaml.Node, field string) string {
+	s, v, ok := p.str(n, field)
+	if !ok || v == nil {
+		return s
+	}
+	if err := ValidGlob(s); err != nil {
+		p.errorf(v, field, "invalid glob %q: %v", s, err)
+	}
+	return s
+}
+
+// exitCodes checks exit_code: an integer or a list of integers, 0 to 255.
+func (p *parser) exitCodes(n *yaml.Node, field string) []int {
+	v := p.value(n)
+	if v == nil {
+		if !p.exhausted {
+			p.errorf(n, field, "expected an exit code or a list of exit codes, got null")
+		}
+		return nil
+	}
+	items := []*yaml.Node{n}
+	list := v.Kind == yaml.SequenceNode
+	if list {
+		if len(v.Content) == 0 {
+			p.errorf(v, field, "must not be empty: leave exit_code out to match every exit code")
+			return nil
+		}
+		items = v.Content
+	}
+	var codes []int
+	for i, it := range items {
+		f := field
+		if list {
+			f = fmt.Sprintf("%s[%d]", field, i)
+		}
+		c, cv, ok := p.integer(it, f)
+		if !ok {
+			continue
+		}
+		if c < 0 || c > 255 {
+			p.errorf(cv, f, "exit code %d out of range 0-255", c)
+			continue
+		}
+		if !slices.Contains(codes, c) {
+			codes = append(codes, c)
+		}
+	}
+	return codes
+}
+
+// retry checks a rule's retry: and fills in the defaults.
+func (p *parser) retry(n *yaml.Node, field string) Retry {
+	r := Retry{MaxAttempts: DefaultMaxAttempts, Backoff: DefaultBackoff, MaxBackoff: DefaultMaxBackoff}
+	pairs, _, _ := p.mapping(n, field, "a mapping with max_attempts, backoff and max_backoff")
+	var backoffSet, maxSet *yaml.Node
+	for _, kv := range pairs {
+		f := field + "." + kv.name
+		if p.value(kv.val) == nil && slices.Contains(retryFields(), kv.name) {
+			continue // null: the default
+		}
+		switch kv.name {
+		case "max_attempts":
+			if a, v, ok := p.integer(kv.val, f); ok {
+				if a < 1 {
+					p.errorf(v, f, "must be at least 1 (1 means no retry), got %d", a)
+				} else {
+					r.MaxAttempts = a
+				}
+			}
+		case "backoff":
+			if d, ok := p.duration(kv.val, f); ok {
+				r.Backoff, backoffSet = d, p.resolve(kv.val)
+			}
+		case "max_backoff":
+			if d, ok := p.duration(kv.val, f); ok {
+				r.MaxBackoff, maxSet = d, p.resolve(kv.val)
+			}
+		default:
+			p.unknownField(kv, field, retryFields())
+		}
+	}
+	switch {
+	case backoffSet != nil && maxSet != nil:
+		if r.MaxBackoff < r.Backoff {
+			p.errorf(maxSet, field+".max_backoff", "must not be less than backoff (%s), got %s", r.Backoff, r.MaxBackoff)
+		}
+	case backoffSet != nil:
+		r.MaxBackoff = max(r.MaxBackoff, r.Backoff)
+	case maxSet != nil:
+		r.Backoff = min(r.Backoff, r.MaxBackoff)
+	}
+	return r
+}
+
+// checkEnvKey returns what is wrong with the name of a variable of a
+// rule's env:, or "".
+func checkEnvKey(k string, engines []string) string {
+	if !isEnvName(k) {
+		return fmt.Sprintf("invalid variable name %q: want [A-Za-z_][A-Za-z0-9_]*", k)
+	}
+	if slices.Contains(reservedEnv(), k) {
+		return fmt.Sprintf("%s is set by the daemon and cannot be overridden", k)
+	}
+	for _, e := range engines {
+		if EngineEnvVar(e) == k {
+			return fmt.Sprintf("%s is set by the daemon (URL of engine %q) and cannot be overridden", k, e)
+		}
+	}
+	return ""
+}

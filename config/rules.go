@@ -1,0 +1,161 @@
+package config
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// ruleFields are the keys of a rule.
+func ruleFields() []string {
+	return []string{
+		"name", "type", "from_engine", "from_container", "image_contains", "image",
+		"labels", "exit_code", "command", "log", "timeout", "retry", "env",
+	}
+}
+
+// ruleNodes keeps the key nodes of the fields that are checked against each
+// other once the whole rule is read.
+type ruleNodes struct {
+	name, exitCode                      *yaml.Node
+	fromContainer, image, imageContains *yaml.Node
+	labels                              *yaml.Node
+}
+
+// rules checks events: and returns its rules. engines are the names of the
+// engines of cluster:, for from_engine.
+func (p *parser) rules(n *yaml.Node, engines []string) []Rule {
+	v, ok := p.expect(n, "events", yaml.SequenceNode, "a list of rules")
+	if !ok || v == nil {
+		return nil
+	}
+	rules := make([]Rule, 0, len(v.Content))
+	firstByName := make(map[string]int) // rule name -> index in rules
+	for i, item := range v.Content {
+		field := fmt.Sprintf("events[%d]", i)
+		r, nodes, ok := p.rule(item, field, i, engines)
+		if !ok {
+			continue
+		}
+		if j, dup := firstByName[r.Name]; dup {
+			if nodes.name == nil {
+				p.errorf(item, field+".name", "this rule's default name %q is taken by the rule at line %d: give it a name", r.Name, rules[j].Pos.Line)
+			} else {
+				p.errorf(nodes.name, field+".name", "duplicate rule name %q (first used at line %d)", r.Name, rules[j].Pos.Line)
+			}
+			continue
+		}
+		firstByName[r.Name] = len(rules)
+		rules = append(rules, r)
+	}
+	return rules
+}
+
+// rule checks the index-th rule, item, of events:.
+func (p *parser) rule(item *yaml.Node, field string, index int, engines []string) (Rule, ruleNodes, bool) {
+	r := Rule{
+		Name:    fmt.Sprintf("rule-%d", index+1),
+		Timeout: DefaultTimeout,
+		Retry:   Retry{MaxAttempts: DefaultMaxAttempts, Backoff: DefaultBackoff, MaxBackoff: DefaultMaxBackoff},
+	}
+	var nodes ruleNodes
+	pairs, v, ok := p.mapping(item, field, "a rule (a mapping with type: and more)")
+	if !ok {
+		return r, nodes, false
+	}
+	if v == nil {
+		p.errorf(item, field, "expected a rule (a mapping with type: and more), got null")
+		return r, nodes, false
+	}
+	r.Pos = Pos{Line: v.Line, Col: v.Column}
+	if item.Kind == yaml.AliasNode {
+		r.Pos = Pos{Line: item.Line, Col: item.Column}
+	}
+
+	nerrs := len(p.errs)
+	var typesSet bool
+	for _, kv := range pairs {
+		f := field + "." + kv.name
+		switch kv.name {
+		case "name":
+			nodes.name = kv.key
+			if s, v, ok := p.str(kv.val, f); ok && v != nil {
+				switch {
+				case strings.TrimSpace(s) == "":
+					p.errorf(v, f, "must not be empty")
+				case strings.ContainsAny(s, "\r\n"):
+					p.errorf(v, f, "must be a single line")
+				default:
+					r.Name = s
+				}
+			}
+		case "type":
+			typesSet = true
+			r.Types = p.types(kv.val, f)
+		case "from_engine":
+			r.FromEngine = p.fromEngine(kv.val, f, engines)
+		case "from_container":
+			nodes.fromContainer = kv.key
+			r.FromContainer = p.glob(kv.val, f)
+		case "image":
+			nodes.image = kv.key
+			r.Image = p.glob(kv.val, f)
+		case "image_contains":
+			nodes.imageContains = kv.key
+			r.ImageContains, _, _ = p.str(kv.val, f)
+		case "labels":
+			nodes.labels = kv.key
+			r.Labels = p.stringMap(kv.val, f, nonEmptyKey)
+		case "exit_code":
+			nodes.exitCode = kv.key
+			r.ExitCodes = p.exitCodes(kv.val, f)
+		case "command":
+			r.Command, _, _ = p.str(kv.val, f)
+		case "log":
+			r.Log, _, _ = p.str(kv.val, f)
+		case "timeout":
+			if p.value(kv.val) != nil {
+				r.Timeout, _ = p.duration(kv.val, f)
+			}
+		case "retry":
+			r.Retry = p.retry(kv.val, f)
+		case "env":
+			r.Env = p.stringMap(kv.val, f, func(k string) string { return checkEnvKey(k, engines) })
+		default:
+			p.unknownField(kv, field, ruleFields())
+		}
+	}
+	if !typesSet {
+		p.errorf(v, field+".type", "is required: say which events the rule is for, such as die or *")
+	}
+	p.checkFilters(&r, nodes, field)
+	return r, nodes, len(p.errs) == nerrs
+}
+
+// checkFilters reports filters that can never match given the rule's types.
+func (p *parser) checkFilters(r *Rule, nodes ruleNodes, field string) {
+	if len(r.Types) == 0 {
+		return
+	}
+	if nodes.exitCode != nil && !r.HasType("die") && !r.HasType(TypeAll) {
+		p.errorf(nodes.exitCode, field+".exit_code", "exit_code only applies to die: add die (or *) to type")
+	}
+	if !slices.ContainsFunc(r.Types, func(t string) bool { return !isEngineType(t) }) {
+		for _, f := range []struct {
+			key  *yaml.Node
+			name string
+			set  bool
+		}{
+			{nodes.fromContainer, "from_container", r.FromContainer != ""},
+			{nodes.image, "image", r.Image != ""},
+			{nodes.imageContains, "image_contains", r.ImageContains != ""},
+			{nodes.labels, "labels", len(r.Labels) > 0},
+		} {
+			if f.set {
+				p.errorf(f.key, field+"."+f.name, "never matches: engine_down and engine_up events have no container")
+			}
+		}
+	}
+}

@@ -1,0 +1,108 @@
+package config
+
+import "time"
+
+// Defaults applied to optional fields that the file leaves out.
+const (
+	DefaultTimeout     = time.Minute
+	DefaultMaxAttempts = 3
+	DefaultBackoff     = time.Second
+	DefaultMaxBackoff  = time.Minute
+)
+
+// Daemon-made event types. They are not Docker actions: the informer emits
+// them when it loses and regains an engine.
+const (
+	TypeEngineDown = "engine_down"
+	TypeEngineUp   = "engine_up"
+	// TypeAll matches every event.
+	TypeAll = "*"
+)
+
+// Config is a loaded and validated events.yml.
+type Config struct {
+	// File is the path the config was read from ("" for the embedded default).
+	File string
+	// Engines in the order the file lists them.
+	Engines []Engine
+	// Rules in the order the file lists them.
+	Rules []Rule
+}
+
+// Engine is one named Docker engine of the cluster.
+type Engine struct {
+	// Name is the key under cluster:.
+	Name string
+	// URL is the daemon URL after ${VAR} expansion: unix://, tcp:// (or http://, https://).
+	URL string
+	// TLS is nil when the engine is reached without TLS.
+	TLS *TLS
+	// Labels are free-form metadata, handed to handlers in the JSON on stdin.
+	Labels map[string]string
+	// Pos is where the engine is declared.
+	Pos Pos
+}
+
+// TLS holds client TLS material for an engine, paths already ${VAR}-expanded.
+type TLS struct {
+	// CA is the PEM file of the CA that signed the engine's certificate;
+	// "" means the system's roots.
+	CA string
+	// Cert is the PEM file of the client certificate; set with Key, or not at all.
+	Cert string
+	// Key is the PEM file of the client certificate's private key.
+	Key string
+	// Verify checks the engine's certificate against CA (default true).
+	Verify bool
+}
+
+// Rule is one entry of events:.
+type Rule struct {
+	// Name identifies the rule in logs and in EVENTSD_RULE; defaults to "rule-N" (1-based).
+	Name string
+	// Types are lower-cased matchers: Docker actions ("start", "die"), an action with a
+	// status ("health_status:unhealthy"), "engine_down", "engine_up" or "*".
+	// "tcp_disconnect" is loaded as "engine_down".
+	Types []string
+	// FromEngine is a glob (* and ?) on the engine name; "" matches all.
+	FromEngine string
+	// FromContainer is a glob on the container name without its leading slash; "" matches all.
+	FromContainer string
+	// ImageContains is a substring of the image name; "" matches all.
+	ImageContains string
+	// Image is a glob on the image name; "" matches all.
+	Image string
+	// Labels must all be present on the container; an empty value only requires the key.
+	Labels map[string]string
+	// ExitCodes restricts die events to these exit codes; empty matches all.
+	ExitCodes []int
+	// Command is run with /bin/sh -c; "" means the rule only logs.
+	Command string
+	// Log is logged at info level each time the rule fires.
+	Log string
+	// Timeout bounds one run of Command.
+	Timeout time.Duration
+	// Retry says how a failed Command is tried again.
+	Retry Retry
+	// Env is added to the handler's environment.
+	Env map[string]string
+	// Pos is where the rule is declared.
+	Pos Pos
+}
+
+// Retry is a rule's retry policy: attempt n (n >= 2) waits
+// min(Backoff * 2^(n-2), MaxBackoff), with jitter.
+type Retry struct {
+	// MaxAttempts counts the first run too: 1 means no retry.
+	MaxAttempts int
+	// Backoff is the wait before the second attempt (> 0).
+	Backoff time.Duration
+	// MaxBackoff caps the wait (>= Backoff).
+	MaxBackoff time.Duration
+}
+
+// Pos is a position in the config file, 1-based; the zero Pos means "not
+// from a file" (Default).
+type Pos struct {
+	Line, Col int
+}
