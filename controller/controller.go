@@ -1,0 +1,325 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-logr/logr"
+	"k8s.io/client-go/util/workqueue"
+	"k8s.io/utils/clock"
+
+	"github.com/samalba/docker-eventsd/config"
+	"github.com/samalba/docker-eventsd/informer"
+	"github.com/samalba/docker-eventsd/reconcile"
+)
+
+const (
+	// DefaultWorkers is the number of handlers that may run at once when
+	// Options.Workers is zero: enough that one slow handler does not hold up
+	// the others, few enough not to load a small host.
+	DefaultWorkers = 4
+	// DefaultGrace is the time between SIGTERM and SIGKILL for a handler
+	// that is stopped, when Options.Grace is zero: the Runner's default.
+	DefaultGrace = reconcile.DefaultGrace
+)
+
+var _ Runner = (*reconcile.Runner)(nil)
+
+// Runner runs one handler command. *reconcile.Runner is the real one; tests
+// use a fake. Run returns a nil error iff the command succeeded, and stops the
+// command when ctx is done.
+type Runner interface {
+	Run(ctx context.Context, cmd reconcile.Command) (reconcile.Result, error)
+}
+
+// Options configures a Controller.
+type Options struct {
+	// Config holds the engines and the rules; required. The controller reads
+	// it in New and does not keep a reference to change later.
+	Config *config.Config
+	// Runner runs the handlers; required.
+	Runner Runner
+	// Workers is the number of handlers that may run at once; zero or less
+	// means DefaultWorkers.
+	Workers int
+	// Grace is the time a stopped handler gets between SIGTERM and SIGKILL;
+	// zero or less means DefaultGrace.
+	Grace time.Duration
+	// Environ is the environment handlers inherit, KEY=VALUE, usually
+	// os.Environ(). Nothing else is inherited.
+	Environ []string
+	// Logger logs what Handle does before Run stores the logger of its context
+	// (informers may hand on events before Run starts); zero discards.
+	Logger logr.Logger
+	// Clock tells the time of retries and of the shutdown timeout; nil means
+	// the real clock. For tests.
+	Clock clock.WithTicker
+}
+
+// Controller matches events against the rules and runs their handlers. It is
+// safe for concurrent use.
+type Controller struct {
+	// rules are the compiled rules, indexed like Config.Rules and Key.Rule.
+	rules []rule
+	// engines maps an engine's name to its config, for URLs and labels.
+	engines map[string]*config.Engine
+	runner  Runner
+	workers int
+	grace   time.Duration
+	clock   clock.WithTicker
+
+	// queue holds the keys that have a delivery to look at. It is a key
+	// queue, not an event queue: it deduplicates, and never hands one key to
+	// two workers at once, which is what keeps each key's deliveries in order.
+	// Its rate limiter computes the retry backoff of each rule.
+	queue workqueue.TypedRateLimitingInterface[Key]
+	// limiter is the queue's rate limiter, asked for a retry's delay so it can
+	// be recorded in the delivery (NotBefore).
+	limiter *ruleRateLimiter
+	// pending holds the deliveries of each key, beside the queue.
+	pending pendingStore
+
+	// log is the logger of Handle, set by Run; it discards until then.
+	log atomic.Pointer[logr.Logger]
+	// started is set by the first Run.
+	started atomic.Bool
+	// stopping is set when Run's context is done: Handle ignores events and
+	// workers start no handler.
+	stopping atomic.Bool
+	// running counts the handlers running now.
+	running atomic.Int64
+}
+
+// rule is a config rule with what the controller computes from it once.
+type rule struct {
+	cfg *config.Rule
+	// name is cfg.Name, or rule-N for a hand-built rule without one.
+	name  string
+	match matcher
+	retry retryPolicy
+	// env is the part of the environment that is the same for every event.
+	env []string
+	// shadowed are names of the rule's env: that the daemon sets itself.
+	shadowed []string
+}
+
+// New returns a controller for opts. It panics if opts.Config or opts.Runner
+// is nil. Handle may be called before Run: deliveries wait for the workers.
+func New(opts Options) *Controller {
+	if opts.Config == nil || opts.Runner == nil {
+		panic("controller.New: Options.Config and Options.Runner are required")
+	}
+	c := &Controller{
+		engines: make(map[string]*config.Engine, len(opts.Config.Engines)),
+		runner:  opts.Runner,
+		workers: opts.Workers,
+		grace:   opts.Grace,
+		clock:   opts.Clock,
+	}
+	if c.workers <= 0 {
+		c.workers = DefaultWorkers
+	}
+	if c.grace <= 0 {
+		c.grace = DefaultGrace
+	}
+	if c.clock == nil {
+		c.clock = clock.RealClock{}
+	}
+	log := opts.Logger
+	if log.GetSink() == nil {
+		log = logr.Discard()
+	}
+	c.log.Store(&log)
+
+	cfg := opts.Config
+	for i := range cfg.Engines {
+		e := &cfg.Engines[i]
+		if _, dup := c.engines[e.Name]; !dup {
+			c.engines[e.Name] = e
+		}
+	}
+	reserved := reservedEnv(cfg.Engines)
+	engVars := engineVars(cfg.Engines)
+	policies := make([]retryPolicy, len(cfg.Rules))
+	c.rules = make([]rule, len(cfg.Rules))
+	for i := range cfg.Rules {
+		r := &cfg.Rules[i]
+		name := r.Name
+		if name == "" {
+			name = "rule-" + strconv.Itoa(i+1)
+		}
+		env, shadowed := baseEnv(opts.Environ, r.Env, engVars, reserved)
+		policies[i] = newRetryPolicy(r.Retry)
+		c.rules[i] = rule{cfg: r, name: name, match: compileMatcher(r), retry: policies[i], env: env, shadowed: shadowed}
+	}
+	c.limiter = newRuleRateLimiter(policies)
+	c.queue = workqueue.NewTypedRateLimitingQueueWithConfig[Key](c.limiter,
+		workqueue.TypedRateLimitingQueueConfig[Key]{Name: "deliveries", Clock: c.clock})
+	return c
+}
+
+// logger returns the logger of Handle.
+func (c *Controller) logger() logr.Logger { return *c.log.Load() }
+
+// Handle matches ev against every rule and queues a delivery for each
+// matching rule that has a command. It never waits for a handler, and is safe
+// for concurrent use. After shutdown it does nothing.
+func (c *Controller) Handle(ev *informer.Event) {
+	if ev == nil {
+		return
+	}
+	log := c.logger()
+	if c.stopping.Load() {
+		log.V(1).Info("Ignoring event after shutdown", "type", ev.Kind(), "engine", ev.Engine, "container", containerName(ev), "event", ev.ID)
+		return
+	}
+	matched := false
+	for i := range c.rules {
+		if c.rules[i].match.match(ev) {
+			matched = true
+			c.fire(log, i, ev)
+		}
+	}
+	if !matched {
+		log.Info("Uncaught event", "type", ev.Kind(), "engine", ev.Engine, "url", c.engineURL(ev.Engine), "container", containerName(ev))
+	}
+}
+
+// fire logs rule i's log: text and queues a delivery of ev if it has a command.
+func (c *Controller) fire(log logr.Logger, i int, ev *informer.Event) {
+	r := &c.rules[i]
+	if r.cfg.Log != "" {
+		log.Info("Rule fired", "rule", r.name, "log", r.cfg.Log, "engine", ev.Engine, "container", containerName(ev), "event", ev.ID)
+	} else {
+		log.V(1).Info("Rule matched", "rule", r.name, "engine", ev.Engine, "container", containerName(ev), "event", ev.ID)
+	}
+	if r.cfg.Command == "" {
+		return
+	}
+	k := Key{Rule: i, Engine: ev.Engine, Container: containerID(ev)}
+	d := &delivery{Event: ev, Rule: i, Enqueued: c.clock.Now()}
+	if !c.pending.push(k, d) {
+		log.V(1).Info("Ignoring event after shutdown", "rule", r.name, "engine", ev.Engine, "container", containerName(ev), "event", ev.ID)
+		return
+	}
+	c.queue.Add(k)
+}
+
+// Pending returns the number of deliveries not done yet: waiting, waiting for
+// a retry, or running.
+func (c *Controller) Pending() int { return c.pending.len() }
+
+// Run runs the workers until ctx is done, then shuts down: it stops starting
+// handlers, waits up to shutdownTimeout for the running ones, then cancels
+// them (a cancelled handler gets Options.Grace between SIGTERM and SIGKILL)
+// and waits for them to end. A shutdownTimeout of zero or less cancels them at
+// once. The deliveries that never finished are logged and dropped.
+//
+// Run logs with the logger of ctx (logr.FromContextOrDiscard), which Handle
+// uses too from then on. It returns nil after a clean shutdown, and an error
+// if called more than once.
+func (c *Controller) Run(ctx context.Context, shutdownTimeout time.Duration) error {
+	if !c.started.CompareAndSwap(false, true) {
+		return errors.New("controller: Run called more than once")
+	}
+	log := logr.FromContextOrDiscard(ctx)
+	c.log.Store(&log)
+	for _, r := range c.rules {
+		for _, name := range r.shadowed {
+			log.Info("Ignoring rule env variable: the daemon sets it", "rule", r.name, "variable", name)
+		}
+	}
+
+	// Handlers outlive ctx by up to shutdownTimeout: they get their own
+	// context, cancelled only when that time is up.
+	runCtx, cancelRuns := context.WithCancel(logr.NewContext(context.WithoutCancel(ctx), log))
+	defer cancelRuns()
+	var wg sync.WaitGroup
+	for range c.workers {
+		wg.Go(func() { c.runWorker(runCtx) })
+	}
+	log.Info("Started workers", "workers", c.workers)
+
+	<-ctx.Done()
+	c.stopping.Store(true)
+	c.pending.close()
+	log.Info("Shutting down, waiting for running handlers", "running", c.running.Load(), "timeout", shutdownTimeout)
+	// Workers now drain the queue without starting anything, then exit.
+	c.queue.ShutDown()
+	done := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(done)
+	}()
+	if !c.wait(done, shutdownTimeout) {
+		log.Info("Shutdown timeout, stopping running handlers", "running", c.running.Load())
+		cancelRuns()
+		<-done
+	}
+
+	if n := c.pending.len(); n > 0 {
+		log.Info("Shutting down with pending deliveries", "dropped", n)
+		c.pending.each(func(k Key, d *delivery) {
+			log.V(1).Info("Dropped delivery", "rule", c.rules[k.Rule].name, "engine", k.Engine,
+				"container", containerName(d.Event), "event", d.Event.ID, "attempts", d.Attempt)
+		})
+	}
+	log.Info("Controller stopped")
+	return nil
+}
+
+// wait reports whether done was closed within timeout.
+func (c *Controller) wait(done <-chan struct{}, timeout time.Duration) bool {
+	if timeout <= 0 {
+		select {
+		case <-done:
+			return true
+		default:
+			return false
+		}
+	}
+	t := c.clock.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-done:
+		return true
+	case <-t.C():
+		return false
+	}
+}
+
+// engineURL returns the URL of the named engine, or "".
+func (c *Controller) engineURL(name string) string {
+	if e := c.engines[name]; e != nil {
+		return e.URL
+	}
+	return ""
+}
+
+// containerName returns the name of ev's container without its leading slash,
+// or "" for an engine event.
+func containerName(ev *informer.Event) string {
+	if ev.Container != nil {
+		return ev.Container.Name
+	}
+	if ev.Type == informer.TypeEngine {
+		return ""
+	}
+	n := ev.Attributes["name"]
+	if len(n) > 0 && n[0] == '/' {
+		n = n[1:]
+	}
+	return n
+}
+
+// containerID returns the ID of ev's container, or "" for an engine event.
+func containerID(ev *informer.Event) string {
+	if ev.ActorID != "" || ev.Container == nil {
+		return ev.ActorID
+	}
+	return ev.Container.ID
+}

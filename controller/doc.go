@@ -1,0 +1,37 @@
+// Package controller decides what to run for each event of the informers, and
+// runs it reliably.
+//
+// The Controller is an informer.Handler. Handle matches an event against every
+// rule of the config (see match.go): each rule whose filters all match fires on
+// its own, so one event may start several handlers; an event no rule wants is
+// logged as uncaught. A firing rule logs its log: text and, when it has a
+// command:, queues a delivery (the event, the rule and how many attempts were
+// made) and returns at once: Handle never waits for a handler.
+//
+// Deliveries are grouped by Key, one rule on one container (or on one engine,
+// for engine_down / engine_up). A workqueue of keys feeds Options.Workers
+// workers, in the shape of Kubernetes' sample-controller. The workqueue
+// deduplicates keys and never hands one key to two workers at once, so the
+// deliveries themselves wait beside it in a FIFO per key: nothing is lost to
+// deduplication, the deliveries of one key run one at a time in the order
+// their events arrived, and different keys run in parallel.
+//
+// A worker runs the head delivery of its key and pops it only when it succeeded
+// or was given up. A failed attempt is retried after the rule's backoff
+// (Retry.Backoff doubling per failure up to Retry.MaxBackoff, with ±20%
+// jitter, see retry.go) until Retry.MaxAttempts attempts were made; while the
+// head of a key waits, later deliveries of that key wait behind it, and other
+// keys go on.
+//
+// Handlers get their context in their environment (see env.go: FROM_ENGINE,
+// EVENT_ID, ...) and as one JSON document on stdin. The environment is
+// Options.Environ, overridden by the rule's env:, overridden by the variables
+// the daemon sets: a rule cannot change FROM_*, EVENT_*, CONTAINER_*, ENGINE_*
+// or EVENTSD_RULE (Run logs the names it ignores). Values are passed as they
+// are, never interpreted.
+//
+// Run starts the workers and, when its context is done, stops taking new work,
+// lets running handlers finish for up to the shutdown timeout, then cancels
+// them (the Runner stops their process groups) and logs the deliveries that
+// never ran.
+package controller
