@@ -1,0 +1,82 @@
+package main
+
+import (
+	"errors"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/samalba/docker-eventsd/informer"
+)
+
+// exitCode is an error that only carries the process's exit status: the command
+// already printed what went wrong.
+type exitCode int
+
+func (e exitCode) Error() string { return "exit status" }
+
+func asExitCode(err error, target *exitCode) bool { return errors.As(err, target) }
+
+// runFlags are the flags of the daemon itself.
+type runFlags struct {
+	config           string
+	logFormat        string
+	verbosity        int
+	workers          int
+	shutdownTimeout  time.Duration
+	heartbeat        time.Duration
+	heartbeatTimeout time.Duration
+	maxBackoff       time.Duration
+}
+
+func (f *runFlags) register(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringVarP(&f.config, "config", "c", "", "path of events.yml (default: one engine \"local\" from DOCKER_HOST, every event logged)")
+	fl.StringVar(&f.logFormat, "log-format", "console", "log format: console or json")
+	fl.IntVarP(&f.verbosity, "verbosity", "v", 0, "log verbosity: 0 info, 1 debug, 2 trace")
+	fl.IntVar(&f.workers, "workers", 4, "number of handlers that may run at once")
+	fl.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGINT/SIGTERM, how long running handlers may finish before they are killed")
+	fl.DurationVar(&f.heartbeat, "heartbeat", informer.DefaultHeartbeat, "interval between pings of each engine")
+	fl.DurationVar(&f.heartbeatTimeout, "heartbeat-timeout", informer.DefaultHeartbeatTimeout, "how long a ping may take before the engine counts as down")
+	fl.DurationVar(&f.maxBackoff, "max-backoff", informer.DefaultMaxBackoff, "longest wait between reconnects to an engine")
+}
+
+func newRootCommand() *cobra.Command {
+	var flags runFlags
+	root := &cobra.Command{
+		Use:   "docker-eventsd [events.yml]",
+		Short: "Run commands when events happen on a cluster of Docker engines",
+		Long: `docker-eventsd listens to the events of the Docker engines named in events.yml
+and runs each rule's command when an event matches it, with retries, backoff and
+timeouts. "docker-eventsd events.yml" is the same as "docker-eventsd run -c events.yml".`,
+		Args:          cobra.MaximumNArgs(1),
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				if flags.config != "" {
+					return errors.New("give the config either as an argument or with -c, not both")
+				}
+				flags.config = args[0]
+			}
+			return runDaemon(cmd.Context(), &flags)
+		},
+	}
+	flags.register(root)
+	root.AddCommand(newRunCommand(), newValidateCommand(), newVersionCommand())
+	return root
+}
+
+func newRunCommand() *cobra.Command {
+	var flags runFlags
+	cmd := &cobra.Command{
+		Use:   "run [-c events.yml]",
+		Short: "Run the daemon",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runDaemon(cmd.Context(), &flags)
+		},
+	}
+	flags.register(cmd)
+	return cmd
+}

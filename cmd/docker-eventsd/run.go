@@ -1,0 +1,121 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+
+	"github.com/go-logr/logr"
+
+	"github.com/samalba/docker-eventsd/config"
+	"github.com/samalba/docker-eventsd/controller"
+	"github.com/samalba/docker-eventsd/informer"
+	"github.com/samalba/docker-eventsd/reconcile"
+)
+
+// runDaemon loads the config, starts one informer per engine and the controller, and
+// runs until SIGINT or SIGTERM. A second signal exits at once, killing running
+// handlers.
+func runDaemon(parent context.Context, f *runFlags) error {
+	log, flush, err := newLogger(f.logFormat, f.verbosity)
+	if err != nil {
+		return err
+	}
+	defer flush()
+	if f.workers < 1 {
+		return fmt.Errorf("--workers %d: must be at least 1", f.workers)
+	}
+
+	cfg := config.Default()
+	if f.config != "" {
+		if cfg, err = config.Load(f.config); err != nil {
+			return err
+		}
+	}
+	log.Info("Starting", "version", version, "config", cfg.File, "engines", len(cfg.Engines), "rules", len(cfg.Rules))
+
+	runner := reconcile.NewRunner(reconcile.Options{})
+	ctx, stop := signalContext(parent, log, runner)
+	defer stop()
+	ctx = logr.NewContext(ctx, log)
+
+	ctrl := controller.New(controller.Options{
+		Config:  cfg,
+		Runner:  runner,
+		Workers: f.workers,
+		Environ: os.Environ(),
+		Logger:  log,
+	})
+	informers, err := newInformers(cfg, f, ctrl)
+	if err != nil {
+		return err
+	}
+	var wg sync.WaitGroup
+	for _, inf := range informers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			inf.Run(ctx)
+		}()
+	}
+	log.Info("Listening to events...")
+	err = ctrl.Run(ctx, f.shutdownTimeout)
+	wg.Wait()
+	log.Info("Stopped")
+	return err
+}
+
+// newInformers makes one informer per engine of the config.
+func newInformers(cfg *config.Config, f *runFlags, h informer.Handler) ([]*informer.Informer, error) {
+	var types []string
+	for _, r := range cfg.Rules {
+		types = append(types, r.Types...)
+	}
+	actions := informer.ActionsFor(types)
+	out := make([]*informer.Informer, 0, len(cfg.Engines))
+	for _, e := range cfg.Engines {
+		cli, err := informer.NewClient(e)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, informer.New(informer.Options{
+			Name:             e.Name,
+			URL:              e.URL,
+			Client:           cli,
+			Handler:          h,
+			Heartbeat:        f.heartbeat,
+			HeartbeatTimeout: f.heartbeatTimeout,
+			MaxBackoff:       f.maxBackoff,
+			Actions:          actions,
+		}))
+	}
+	return out, nil
+}
+
+// signalContext returns a context cancelled by the first SIGINT or SIGTERM; the
+// second one kills every running handler and exits at once.
+func signalContext(parent context.Context, log logr.Logger, runner *reconcile.Runner) (context.Context, func()) {
+	ctx, cancel := context.WithCancel(parent)
+	ch := make(chan os.Signal, 2)
+	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		select {
+		case sig := <-ch:
+			log.Info("Shutting down, signal again to exit at once", "signal", sig.String())
+			cancel()
+		case <-ctx.Done():
+			return
+		}
+		sig := <-ch
+		log.Info("Exiting at once", "signal", sig.String(), "killedHandlers", runner.Running())
+		runner.KillAll()
+		os.Exit(130)
+	}()
+	return ctx, func() {
+		signal.Stop(ch)
+		cancel()
+	}
+}
