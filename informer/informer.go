@@ -72,6 +72,8 @@ type Informer struct {
 	down bool
 	// up reports the engine's health to readers (Up).
 	up atomic.Bool
+	// downSince is the UnixNano of the engine_down of the current outage, 0 when none.
+	downSince atomic.Int64
 
 	// lookup holds the containers of the list being applied, so that an event about a
 	// container not cached yet need not inspect it.
@@ -122,6 +124,15 @@ func (inf *Informer) Synced() <-chan struct{} { return inf.syncedCh }
 
 // Up reports whether the informer is connected to the engine and in sync.
 func (inf *Informer) Up() bool { return inf.up.Load() }
+
+// DownSince returns when the current outage began (its engine_down), or the zero
+// time when the engine is not known to be down.
+func (inf *Informer) DownSince() time.Time {
+	if n := inf.downSince.Load(); n != 0 {
+		return time.Unix(0, n)
+	}
+	return time.Time{}
+}
 
 // Sessions returns how many times the informer connected to the engine.
 func (inf *Informer) Sessions() int64 { return inf.sessions.Load() }
@@ -183,6 +194,7 @@ func (inf *Informer) markDown(ctx context.Context) {
 		return
 	}
 	inf.down = true
+	inf.downSince.Store(time.Now().UnixNano())
 	inf.emitEngine(ctx, ActionEngineDown)
 }
 
@@ -255,6 +267,7 @@ func (inf *Informer) session(ctx context.Context) error {
 	inf.up.Store(true)
 	if inf.down {
 		inf.down = false
+		inf.downSince.Store(0)
 		inf.emitEngine(ctx, ActionEngineUp)
 	}
 	log.Info("Engine in sync", "containers", inf.cache.Len())
