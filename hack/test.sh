@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# hack/test.sh: the one test command (`make test`).
+#
+# Checks gofmt and go vet, starts two throwaway Docker engines
+# (hack/engines.sh up 2), runs `go test -race` on every package against them,
+# and always removes the engines, even when tests fail or on Ctrl-C.
+#
+#   hack/test.sh                      all packages
+#   hack/test.sh -run TestFoo -v      extra go test flags
+#   hack/test.sh ./informer/...       given packages instead of ./...
+#
+# Engines already described by EVENTSD_TEST_ENGINES (hack/engines.sh up, then
+# `set -a; . /tmp/eventsd-engines/env; set +a`) are used as they are and left
+# running. EVENTSD_KEEP_ENGINES=1 keeps the engines this script starts.
+# Exits with go test's status.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT=$PWD
+if ! command -v go >/dev/null 2>&1 && [[ -x /usr/local/go/bin/go ]]; then
+	export PATH=/usr/local/go/bin:$PATH
+fi
+
+section() { printf '\n=== %s\n' "$*"; }
+
+section "gofmt"
+mapfile -t unformatted < <(find . -name '*.go' -not -path './.git/*' -not -path './vendor/*' \
+	-not -path '*/testdata/*' -print0 | xargs -0 -r gofmt -l)
+if ((${#unformatted[@]})); then
+	echo "these files need gofmt -w:" >&2
+	printf '  %s\n' "${unformatted[@]}" >&2
+	exit 1
+fi
+
+section "go vet"
+go vet ./...
+
+started=
+# shellcheck disable=SC2317 # invoked by the trap
+cleanup() {
+	local status=$?
+	trap - EXIT INT TERM
+	if [[ -n $started ]]; then
+		if [[ ${EVENTSD_KEEP_ENGINES:-} == 1 ]]; then
+			section "engines kept (EVENTSD_KEEP_ENGINES=1): $EVENTSD_TEST_ENGINES"
+		else
+			section "engines down"
+			"$ROOT/hack/engines.sh" down || status=1
+		fi
+	fi
+	exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+if [[ -z ${EVENTSD_TEST_ENGINES:-} ]]; then
+	section "engines up"
+	started=1 # before up: a half-started set of engines is removed too
+	"$ROOT/hack/engines.sh" up 2
+	envfile=${EVENTSD_ENGINES_DIR:-/tmp/eventsd-engines}/env
+	set -a
+	# shellcheck source=/dev/null
+	. "$envfile"
+	set +a
+else
+	section "using engines $EVENTSD_TEST_ENGINES"
+fi
+
+pkgs=(./...)
+for a in "$@"; do
+	case $a in
+	./* | ../* | github.com/*) pkgs=() ;;
+	esac
+done
+
+section "go test -race -count=1 -timeout 15m $* ${pkgs[*]}"
+set +e
+go test -race -count=1 -timeout 15m "$@" "${pkgs[@]}"
+status=$?
+set -e
+exit "$status"
