@@ -7,6 +7,7 @@
 # except the engine's cgroup (/eventsd-NAME in each hierarchy).
 #
 #   hack/engines.sh up [N]    start N engines (default 2) named a, b, ...
+#   hack/engines.sh up NAME.. start the engines with these one-letter names
 #                             on ports 23751, 23752, ... and build the test
 #                             image on each; write $EVENTSD_ENGINES_DIR/env
 #   hack/engines.sh down      remove every engine: containers, processes,
@@ -365,12 +366,17 @@ lock() {
 
 cmd_up() {
 	local n=${1:-2} i name names=() engines=""
-	if ! [[ $n =~ ^[0-9]+$ ]] || ((n < 1 || n > 26)); then
-		die "up: N must be 1..26"
+	if [[ $n =~ ^[a-z]$ ]]; then
+		# Explicit names (up z): a demo engine that cannot collide with the
+		# test engines a, b, ... (ports, cgroups and namespaces follow the name).
+		for name in "$@"; do valid_name "$name"; names+=("$name"); done
+	elif ! [[ $n =~ ^[0-9]+$ ]] || ((n < 1 || n > 26)); then
+		die "up: N must be 1..26, or engine names"
+	else
+		for ((i = 0; i < n; i++)); do names+=("${LETTERS:i:1}"); done
 	fi
 	cmd_deps
 	lock
-	for ((i = 0; i < n; i++)); do names+=("${LETTERS:i:1}"); done
 	for name in "${names[@]}"; do launch "$name"; done
 	for name in "${names[@]}"; do await "$name"; done
 	for name in "${names[@]}"; do
