@@ -67,10 +67,7 @@ func TestDefaultConfigLogsEveryEventAsUncaught(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		_ = cmd.Wait()
-	}()
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
 	time.Sleep(2 * time.Second) // in sync well before; the logs buffer is not safe to poll
 	name := unique("uncaught")
 	testenv.RunContainer(t, engines["a"], name, testenv.Image(t), "true")
@@ -82,5 +79,21 @@ func TestDefaultConfigLogsEveryEventAsUncaught(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("log lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// TestOriginalCommandLine runs the 2014 form: docker-eventsd events.yml.
+func TestOriginalCommandLine(t *testing.T) {
+	engines := testenv.Engines(t)
+	path := filepath.Join(t.TempDir(), "events.yml")
+	if err := os.WriteFile(path, []byte(clusterYAML(engines)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	logs := runFor(t, 3*time.Second, binary, path)
+	if n := strings.Count(logs, "Engine in sync"); n != len(engines) {
+		t.Fatalf("%d engines in sync, want %d:\n%s", n, len(engines), logs)
+	}
+	if !strings.Contains(logs, "Listening to events...") {
+		t.Fatalf("no 'Listening to events...':\n%s", logs)
 	}
 }

@@ -229,3 +229,18 @@ func clusterYAML(engines map[string]string) string {
 func unique(prefix string) string {
 	return fmt.Sprintf("%s-%d", prefix, time.Now().UnixNano()%1e9)
 }
+
+// runFor runs a command for d, then stops it with SIGTERM, and returns its output.
+func runFor(t *testing.T, d time.Duration, name string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(d)
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	_ = cmd.Wait()
+	return out.String()
+}
