@@ -15,13 +15,18 @@ func (c *Config) Engine(name string) (*Engine, bool) {
 	return nil, false
 }
 
-// Summary describes c in one line, such as "events.yml: 2 engines, 1 rule".
+// Summary describes c in one line, such as "events.yml: 2 engines, 1 rule"
+// (and ", 1 state rule" when there are state rules).
 func (c *Config) Summary() string {
 	file := c.File
 	if file == "" {
 		file = "default config"
 	}
-	return fmt.Sprintf("%s: %s, %s", file, plural(len(c.Engines), "engine"), plural(len(c.Rules), "rule"))
+	s := fmt.Sprintf("%s: %s, %s", file, plural(len(c.Engines), "engine"), plural(len(c.Rules), "rule"))
+	if len(c.StateRules) > 0 {
+		s += ", " + plural(len(c.StateRules), "state rule")
+	}
+	return s
 }
 
 // HasType reports whether t, a normalized type such as "die",

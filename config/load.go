@@ -159,18 +159,20 @@ func (p *parser) config(doc *yaml.Node) *Config {
 	if !ok {
 		return cfg
 	}
-	var clusterKey, clusterVal, eventsVal *yaml.Node
+	var clusterKey, clusterVal, eventsVal, stateVal *yaml.Node
 	for _, kv := range pairs {
 		switch kv.name {
 		case "cluster":
 			clusterKey, clusterVal = kv.key, kv.val
 		case "events":
 			eventsVal = kv.val
+		case "state":
+			stateVal = kv.val
 		default:
 			if strings.HasPrefix(kv.name, extensionPrefix) {
 				continue // free for YAML anchors, as in Compose files
 			}
-			p.unknownField(kv, "", []string{"cluster", "events", extensionPrefix + "..."})
+			p.unknownField(kv, "", []string{"cluster", "events", "state", extensionPrefix + "..."})
 		}
 	}
 	if clusterKey == nil {
@@ -180,5 +182,6 @@ func (p *parser) config(doc *yaml.Node) *Config {
 	var names []string
 	cfg.Engines, names = p.cluster(clusterKey, clusterVal)
 	cfg.Rules = p.rules(eventsVal, names)
+	cfg.StateRules = p.stateRules(stateVal, names)
 	return cfg
 }

@@ -145,16 +145,5 @@ func (p *parser) retry(n *yaml.Node, field string) Retry {
 // checkEnvKey returns what is wrong with the name of a variable of a
 // rule's env:, or "".
 func checkEnvKey(k string, engines []string) string {
-	if !isEnvName(k) {
-		return fmt.Sprintf("invalid variable name %q: want [A-Za-z_][A-Za-z0-9_]*", k)
-	}
-	if slices.Contains(reservedEnv(), k) {
-		return fmt.Sprintf("%s is set by the daemon and cannot be overridden", k)
-	}
-	for _, e := range engines {
-		if EngineEnvVar(e) == k {
-			return fmt.Sprintf("%s is set by the daemon (URL of engine %q) and cannot be overridden", k, e)
-		}
-	}
-	return ""
+	return checkEnvName(k, reservedEnv(), engines)
 }

@@ -27,6 +27,8 @@ type Config struct {
 	Engines []Engine
 	// Rules in the order the file lists them.
 	Rules []Rule
+	// StateRules are the rules of state:, in the order the file lists them.
+	StateRules []StateRule
 }
 
 // Engine is one named Docker engine of the cluster.

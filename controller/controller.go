@@ -55,9 +55,13 @@ type Options struct {
 	// Logger logs what Handle does before Run stores the logger of its context
 	// (informers may hand on events before Run starts); zero discards.
 	Logger logr.Logger
-	// Clock tells the time of retries and of the shutdown timeout; nil means
-	// the real clock. For tests.
+	// Clock tells the time of retries, of state rules and of the shutdown
+	// timeout; nil means the real clock. For tests.
 	Clock clock.WithTicker
+	// Engines are the caches and health of the engines of the config, which
+	// state rules read; usually the informers. A state rule never runs while
+	// an engine it may select is missing here.
+	Engines []EngineState
 }
 
 // Controller matches events against the rules and runs their handlers. It is
@@ -82,6 +86,8 @@ type Controller struct {
 	limiter *ruleRateLimiter
 	// pending holds the deliveries of each key, beside the queue.
 	pending pendingStore
+	// state holds the state rules, each evaluated by its own goroutine.
+	state stateSet
 
 	// log is the logger of Handle, set by Run; it discards until then.
 	log atomic.Pointer[logr.Logger]
@@ -156,6 +162,7 @@ func New(opts Options) *Controller {
 		policies[i] = newRetryPolicy(r.Retry)
 		c.rules[i] = rule{cfg: r, name: name, match: compileMatcher(r), retry: policies[i], env: env, shadowed: shadowed}
 	}
+	c.state = newStateSet(cfg, opts.Engines, opts.Environ, engVars)
 	c.limiter = newRuleRateLimiter(policies)
 	c.queue = workqueue.NewTypedRateLimitingQueueWithConfig[Key](c.limiter,
 		workqueue.TypedRateLimitingQueueConfig[Key]{Name: "deliveries", Clock: c.clock})
@@ -177,6 +184,9 @@ func (c *Controller) Handle(ev *informer.Event) {
 		log.V(1).Info("Ignoring event after shutdown", "type", ev.Kind(), "engine", ev.Engine, "container", containerName(ev), "event", ev.ID)
 		return
 	}
+	// State rules only learn that something may have changed: each one
+	// evaluates in its own goroutine.
+	c.state.mark()
 	matched := false
 	for i := range c.rules {
 		if c.rules[i].match.match(ev) {
@@ -233,12 +243,14 @@ func (c *Controller) Run(ctx context.Context, shutdownTimeout time.Duration) err
 			log.Info("Ignoring rule env variable: the daemon sets it", "rule", r.name, "variable", name)
 		}
 	}
+	c.logStateConfig(log)
 
 	// Handlers outlive ctx by up to shutdownTimeout: they get their own
 	// context, cancelled only when that time is up.
 	runCtx, cancelRuns := context.WithCancel(logr.NewContext(context.WithoutCancel(ctx), log))
 	defer cancelRuns()
 	var wg sync.WaitGroup
+	c.startStates(ctx, runCtx, &wg)
 	for range c.workers {
 		wg.Go(func() { c.runWorker(runCtx) })
 	}

@@ -30,6 +30,16 @@
 // or EVENTSD_RULE (Run logs the names it ignores). Values are passed as they
 // are, never interpreted.
 //
+// State rules (state: in the config, see state*.go) are level-triggered:
+// they react to the set of cached containers, across the engines of
+// Options.Engines, that their selector picks out, not to events. Handle only
+// marks them (a non-blocking send); each state rule has its own goroutine,
+// started by Run, that evaluates the set when marked, every second and at its
+// own deadlines (debounce, max_delay, retry, resync, an engine's
+// engine_down_grace), all on Options.Clock, and runs the command through the
+// same Runner, one run at a time. It never evaluates before every engine it
+// may select has synced or has been down for longer than the grace.
+//
 // Run starts the workers and, when its context is done, stops taking new work,
 // lets running handlers finish for up to the shutdown timeout, then cancels
 // them (the Runner stops their process groups) and logs the deliveries that

@@ -42,17 +42,27 @@ func runDaemon(parent context.Context, f *runFlags) error {
 	defer stop()
 	ctx = logr.NewContext(ctx, log)
 
-	ctrl := controller.New(controller.Options{
+	// The informers hand their events to the controller, and the controller's
+	// state rules read the informers' caches: the informers are made first,
+	// with a handler that reaches the controller once it exists (before any
+	// informer runs).
+	var ctrl *controller.Controller
+	informers, err := newInformers(cfg, f, informer.HandlerFunc(func(ev *informer.Event) { ctrl.Handle(ev) }))
+	if err != nil {
+		return err
+	}
+	engines := make([]controller.EngineState, len(informers))
+	for i, inf := range informers {
+		engines[i] = inf
+	}
+	ctrl = controller.New(controller.Options{
 		Config:  cfg,
 		Runner:  runner,
 		Workers: f.workers,
 		Environ: os.Environ(),
 		Logger:  log,
+		Engines: engines,
 	})
-	informers, err := newInformers(cfg, f, ctrl)
-	if err != nil {
-		return err
-	}
 	var wg sync.WaitGroup
 	for _, inf := range informers {
 		wg.Add(1)
@@ -68,13 +78,18 @@ func runDaemon(parent context.Context, f *runFlags) error {
 	return err
 }
 
-// newInformers makes one informer per engine of the config.
+// newInformers makes one informer per engine of the config, in config order.
 func newInformers(cfg *config.Config, f *runFlags, h informer.Handler) ([]*informer.Informer, error) {
 	var types []string
 	for _, r := range cfg.Rules {
 		types = append(types, r.Types...)
 	}
 	actions := informer.ActionsFor(types)
+	if len(types) == 0 && len(cfg.StateRules) > 0 {
+		// Only state rules: the engines stream what the caches need, not
+		// every event to log as uncaught.
+		actions = []string{}
+	}
 	out := make([]*informer.Informer, 0, len(cfg.Engines))
 	for _, e := range cfg.Engines {
 		cli, err := informer.NewClient(e)

@@ -1,0 +1,220 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-logr/logr"
+
+	"github.com/samalba/docker-eventsd/config"
+	"github.com/samalba/docker-eventsd/informer"
+)
+
+// stateTick is how often a state rule re-evaluates without being told to:
+// an engine syncing its first list, or a cache changing without an event,
+// is noticed within a tick.
+const stateTick = time.Second
+
+// Variables the daemon sets for each run of a state rule's command. Together
+// with ENGINE_<NAME> they are reserved, as the per-event variables are for
+// event rules.
+const (
+	envStateFile    = "EVENTSD_STATE_FILE"
+	envStateCount   = "STATE_COUNT"
+	envStateHash    = "STATE_HASH"
+	envStateAttempt = "STATE_ATTEMPT"
+)
+
+var _ EngineState = (*informer.Informer)(nil)
+
+// EngineState is what state rules read of one engine: its cache of
+// containers and its health. *informer.Informer implements it.
+type EngineState interface {
+	// Name returns the engine's name in the config.
+	Name() string
+	// Cache returns the engine's container cache.
+	Cache() *informer.Cache
+	// HasSynced reports whether a first list of the engine was loaded.
+	HasSynced() bool
+	// DownSince returns when the current outage began, or the zero time when
+	// the engine is not known to be down.
+	DownSince() time.Time
+}
+
+// stateSet is the state rules of a controller and the engines they read.
+type stateSet struct {
+	rules []*stateRule
+	// engines are the engines of the config, in config order, with their
+	// EngineState (nil when Options.Engines has none: rules that select the
+	// engine then never become ready).
+	engines []stateEngine
+}
+
+// stateEngine is one engine of the config and what state rules read of it.
+type stateEngine struct {
+	name  string
+	state EngineState
+}
+
+// stateRule is a config state rule with what the controller computes from it
+// once, and what Handle and its goroutine share.
+type stateRule struct {
+	cfg *config.StateRule
+	// name is cfg.Name, or state-N for a hand-built rule without one.
+	name    string
+	sel     selector
+	trigger string
+	timeout time.Duration
+	retry   retryPolicy
+	// env is the part of the environment that is the same for every run.
+	env []string
+	// shadowed are names of the rule's env: that the daemon sets itself.
+	shadowed []string
+
+	// dirty wakes the rule's goroutine; it holds one token, so that marks
+	// made while the goroutine is busy are coalesced into one evaluation.
+	dirty chan struct{}
+	// marks counts the calls of mark.
+	marks atomic.Uint64
+	// progress tells tests how far the goroutine got.
+	progress stateProgress
+}
+
+// newStateSet compiles the state rules of cfg for engines; environ and
+// engVars are the daemon's environment and ENGINE_<NAME>=URL of every engine.
+func newStateSet(cfg *config.Config, engines []EngineState, environ, engVars []string) stateSet {
+	byName := make(map[string]EngineState, len(engines))
+	for _, e := range engines {
+		if e != nil {
+			byName[e.Name()] = e
+		}
+	}
+	var st stateSet
+	for _, e := range cfg.Engines {
+		st.engines = append(st.engines, stateEngine{name: e.Name, state: byName[e.Name]})
+	}
+	// A state rule's env: may not set the state variables, EVENTSD_RULE or
+	// ENGINE_<NAME>; the per-event variables are free: state handlers do not
+	// get them.
+	reserved := map[string]bool{envRule: true, envStateFile: true, envStateCount: true, envStateHash: true, envStateAttempt: true}
+	for _, e := range cfg.Engines {
+		reserved[engineVar(e.Name)] = true
+	}
+	for i := range cfg.StateRules {
+		r := &cfg.StateRules[i]
+		s := &stateRule{
+			cfg:     r,
+			name:    r.Name,
+			sel:     compileSelector(r),
+			trigger: strings.ToLower(strings.TrimSpace(r.Trigger)),
+			timeout: r.Timeout,
+			retry:   newRetryPolicy(r.Retry),
+			dirty:   make(chan struct{}, 1),
+		}
+		if s.name == "" {
+			s.name = "state-" + strconv.Itoa(i+1)
+		}
+		if s.trigger == "" {
+			s.trigger = config.TriggerChanged
+		}
+		if s.timeout <= 0 {
+			s.timeout = config.DefaultTimeout
+		}
+		s.env, s.shadowed = baseEnv(environ, r.Env, engVars, reserved)
+		st.rules = append(st.rules, s)
+	}
+	return st
+}
+
+// mark tells every state rule that something may have changed. It never
+// blocks: Handle calls it for every event.
+func (st *stateSet) mark() {
+	for _, s := range st.rules {
+		s.mark()
+	}
+}
+
+// mark tells the rule's goroutine to evaluate again.
+func (s *stateRule) mark() {
+	s.marks.Add(1)
+	select {
+	case s.dirty <- struct{}{}:
+	default: // a wake-up is pending already
+	}
+}
+
+// start starts one goroutine per state rule in wg. They stop when ctx is
+// done; their runs use runCtx, which outlives ctx by the shutdown timeout.
+func (c *Controller) startStates(ctx, runCtx context.Context, wg *sync.WaitGroup) {
+	for _, s := range c.state.rules {
+		wg.Go(func() { c.runStateRule(ctx, runCtx, s) })
+	}
+}
+
+// stateProgress records the last evaluation after which a state rule's
+// goroutine went idle: the marks it had seen and the clock's time. Tests wait
+// on it instead of sleeping.
+type stateProgress struct {
+	mu    sync.Mutex
+	marks uint64
+	at    time.Time
+	// changed is closed and replaced at each report.
+	changed chan struct{}
+}
+
+// report records that the goroutine is idle after seeing marks at time at.
+func (p *stateProgress) report(marks uint64, at time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.marks, p.at = marks, at
+	if p.changed != nil {
+		close(p.changed)
+		p.changed = nil
+	}
+}
+
+// wait waits until the goroutine went idle after seeing at least marks at
+// time at or later, or ctx is done.
+func (p *stateProgress) wait(ctx context.Context, marks uint64, at time.Time) error {
+	for {
+		p.mu.Lock()
+		if p.marks >= marks && !p.at.Before(at) {
+			p.mu.Unlock()
+			return nil
+		}
+		if p.changed == nil {
+			p.changed = make(chan struct{})
+		}
+		ch := p.changed
+		p.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// logStateConfig logs, once at Run, what is odd in the state rules' setup:
+// env: names the daemon sets, and engines without an EngineState.
+func (c *Controller) logStateConfig(log logr.Logger) {
+	if len(c.state.rules) == 0 {
+		return
+	}
+	for _, s := range c.state.rules {
+		for _, name := range s.shadowed {
+			log.Info("Ignoring rule env variable: the daemon sets it", "rule", s.name, "variable", name)
+		}
+	}
+	for _, e := range c.state.engines {
+		if e.state == nil {
+			log.Error(errors.New("no cache for engine"), "State rules that may select this engine never run", "engine", e.name)
+		}
+	}
+	log.Info("Started state rules", "rules", len(c.state.rules))
+}
