@@ -154,3 +154,43 @@ func waitFile(t *testing.T, path string, timeout time.Duration) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+func TestSecondSignalExitsAtOnceAndKillsHandlers(t *testing.T) {
+	engines := testenv.Engines(t)
+	cfg := clusterYAML(engines) + `
+events:
+  - name: slow
+    type: start
+    from_engine: a
+    command: 'echo $$ > "$OUT/handler.pid"; sleep 60; touch "$OUT/finished"'
+`
+	d := startDaemon(t, cfg, len(engines), "--shutdown-timeout", "60s")
+	testenv.RunContainer(t, engines["a"], unique("slow"), testenv.Image(t), "sleep", "600")
+	pidFile := filepath.Join(d.Dir, "handler.pid")
+	waitFile(t, pidFile, 30*time.Second)
+	time.Sleep(100 * time.Millisecond)
+	data, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(data)))
+	_ = d.cmd.Process.Signal(syscall.SIGTERM)
+	d.waitLog("Shutting down, signal again to exit at once", 1, 10*time.Second)
+	t0 := time.Now()
+	_ = d.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-d.done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("daemon still running 10s after the second signal")
+	}
+	if took := time.Since(t0); took > 5*time.Second {
+		t.Errorf("exit took %v after the second signal", took)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for alive(pid) {
+		if time.Now().After(deadline) {
+			t.Fatalf("handler %d survived the daemon's exit", pid)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
