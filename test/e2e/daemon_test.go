@@ -57,10 +57,19 @@ func startDaemon(t *testing.T, config string, engines int, flags ...string) *dae
 	if err := os.WriteFile(path, []byte(config), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	return launchDaemon(t, path, out, "", nil, engines, flags...)
+}
+
+// launchDaemon runs the daemon on the config file at path, in the working
+// directory dir ("" for the test's), with OUT=out and env added to its
+// environment, and extra flags. It waits until every engine is in sync.
+func launchDaemon(t *testing.T, path, out, dir string, env []string, engines int, flags ...string) *daemon {
+	t.Helper()
 	d := &daemon{t: t, Dir: out, done: make(chan struct{})}
 	args := append([]string{"run", "-c", path, "--log-format", "json", "-v", "1", "--heartbeat", "500ms", "--heartbeat-timeout", "1s", "--max-backoff", "1s"}, flags...)
 	d.cmd = exec.Command(binary, args...)
-	d.cmd.Env = append(os.Environ(), "OUT="+out)
+	d.cmd.Dir = dir
+	d.cmd.Env = append(append(os.Environ(), "OUT="+out), env...)
 	stderr, err := d.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
