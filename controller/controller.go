@@ -62,6 +62,13 @@ type Options struct {
 	// state rules read; usually the informers. A state rule never runs while
 	// an engine it may select is missing here.
 	Engines []EngineState
+	// Journal, when not nil, makes pending deliveries survive a restart (see
+	// journal.go and Recover); nil keeps them in memory only.
+	Journal Journal
+	// StateRuleRecords is what the state rules recorded in the Journal in an
+	// earlier run, by rule name: a changed-trigger rule does not run again at
+	// start-up for the set its last successful run had.
+	StateRuleRecords map[string][]byte
 }
 
 // Controller matches events against the rules and runs their handlers. It is
@@ -88,6 +95,17 @@ type Controller struct {
 	pending pendingStore
 	// state holds the state rules, each evaluated by its own goroutine.
 	state stateSet
+	// journal makes pending deliveries durable; nil when there is none.
+	journal Journal
+	// seq numbers the deliveries, for the journal: a key's deliveries have
+	// growing numbers. Recover starts it after the journaled ones.
+	seq atomic.Uint64
+	// stateResume is Options.StateRuleRecords.
+	stateResume map[string][]byte
+	// recovered holds the (rule, event) of the deliveries Recover queued: the
+	// engine replays events handled just before a crash, and their deliveries
+	// are pending already.
+	recovered recoveredSet
 
 	// log is the logger of Handle, set by Run; it discards until then.
 	log atomic.Pointer[logr.Logger]
@@ -125,6 +143,9 @@ func New(opts Options) *Controller {
 		workers: opts.Workers,
 		grace:   opts.Grace,
 		clock:   opts.Clock,
+		journal: opts.Journal,
+
+		stateResume: opts.StateRuleRecords,
 	}
 	if c.workers <= 0 {
 		c.workers = DefaultWorkers
@@ -188,10 +209,11 @@ func (c *Controller) Handle(ev *informer.Event) {
 	// evaluates in its own goroutine.
 	c.state.mark()
 	matched := false
+	var evJSON []byte
 	for i := range c.rules {
 		if c.rules[i].match.match(ev) {
 			matched = true
-			c.fire(log, i, ev)
+			c.fire(log, i, ev, &evJSON)
 		}
 	}
 	if !matched {
@@ -199,8 +221,9 @@ func (c *Controller) Handle(ev *informer.Event) {
 	}
 }
 
-// fire logs rule i's log: text and queues a delivery of ev if it has a command.
-func (c *Controller) fire(log logr.Logger, i int, ev *informer.Event) {
+// fire logs rule i's log: text and queues a delivery of ev if it has a
+// command. evJSON holds ev encoded for the journal, once encoded.
+func (c *Controller) fire(log logr.Logger, i int, ev *informer.Event, evJSON *[]byte) {
 	r := &c.rules[i]
 	if r.cfg.Log != "" {
 		log.Info("Rule fired", "rule", r.name, "log", r.cfg.Log, "engine", ev.Engine, "container", containerName(ev), "event", ev.ID)
@@ -210,9 +233,18 @@ func (c *Controller) fire(log logr.Logger, i int, ev *informer.Event) {
 	if r.cfg.Command == "" {
 		return
 	}
+	if c.recovered.has(i, ev.ID) {
+		log.V(1).Info("Ignoring a replayed event: its delivery was recovered from the journal", "rule", r.name, "engine", ev.Engine, "container", containerName(ev), "event", ev.ID)
+		return
+	}
 	k := Key{Rule: i, Engine: ev.Engine, Container: containerID(ev)}
-	d := &delivery{Event: ev, Rule: i, Enqueued: c.clock.Now()}
+	d := &delivery{Event: ev, Rule: i, Enqueued: c.clock.Now(), seq: c.seq.Add(1), eventJSON: *evJSON}
+	// Journaled before it is queued (a worker could finish it first) and
+	// before Handle returns (the informer's checkpoint may then cover ev).
+	c.journalPut(d)
+	*evJSON = d.eventJSON // encoded once for every rule ev fires
 	if !c.pending.push(k, d) {
+		c.journalDelete(d)
 		log.V(1).Info("Ignoring event after shutdown", "rule", r.name, "engine", ev.Engine, "container", containerName(ev), "event", ev.ID)
 		return
 	}
@@ -273,7 +305,9 @@ func (c *Controller) Run(ctx context.Context, shutdownTimeout time.Duration) err
 		<-done
 	}
 
-	if n := c.pending.len(); n > 0 {
+	if n := c.pending.len(); n > 0 && c.journal != nil {
+		log.Info("Shutting down with pending deliveries, kept in the journal for the next start", "pending", n)
+	} else if n > 0 {
 		log.Info("Shutting down with pending deliveries", "dropped", n)
 		c.pending.each(func(k Key, d *delivery) {
 			log.V(1).Info("Dropped delivery", "rule", c.rules[k.Rule].name, "engine", k.Engine,

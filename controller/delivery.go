@@ -36,6 +36,10 @@ type delivery struct {
 
 	// stdin is the JSON document for the handler, made on the first attempt.
 	stdin []byte
+	// seq is the delivery's number in the journal.
+	seq uint64
+	// eventJSON is Event encoded for the journal, nil until then.
+	eventJSON []byte
 }
 
 // pendingStore holds the deliveries beside the workqueue, a FIFO per key,

@@ -40,6 +40,13 @@
 // same Runner, one run at a time. It never evaluates before every engine it
 // may select has synced or has been down for longer than the grace.
 //
+// With Options.Journal (the state file of --state-dir, see journal.go), each
+// delivery is journaled before Handle returns, rewritten after each failed
+// attempt and removed when it succeeded or was given up; Recover queues the
+// deliveries an earlier run left pending, before any new event, with the same
+// event and attempt count. Delivery is at least once: handlers dedupe with
+// EVENT_ID.
+//
 // Run starts the workers and, when its context is done, stops taking new work,
 // lets running handlers finish for up to the shutdown timeout, then cancels
 // them (the Runner stops their process groups) and logs the deliveries that

@@ -25,6 +25,7 @@ import (
 func (c *Controller) runStateRule(ctx, runCtx context.Context, s *stateRule) {
 	log := logr.FromContextOrDiscard(runCtx).WithValues("rule", s.name)
 	m := &stateMachine{rule: s}
+	c.resumeState(m)
 	ticker := c.clock.NewTicker(stateTick)
 	defer ticker.Stop()
 	var timer clock.Timer
@@ -129,6 +130,7 @@ func (c *Controller) runStateTarget(ctx context.Context, log logr.Logger, m *sta
 	switch {
 	case err == nil:
 		m.succeeded(now)
+		c.journalState(m, snap.hash)
 		log.Info("State rule ran", append(kv, outputKV(res)...)...)
 	case ctx.Err() != nil:
 		// Stopped by the shutdown timeout: not the handler's failure.

@@ -65,7 +65,7 @@ func (c *Controller) syncKey(ctx context.Context, key Key) {
 	case err == nil:
 		// Popped before logging, so that whoever reads the log sees Pending
 		// without this delivery.
-		c.complete(key)
+		c.complete(key, d)
 		log.Info("Handler succeeded", append([]any{"attempt", attempt, "duration", res.Duration}, outputKV(res)...)...)
 
 	case ctx.Err() != nil:
@@ -76,13 +76,15 @@ func (c *Controller) syncKey(ctx context.Context, key Key) {
 	default:
 		d.Attempt = attempt
 		if attempt >= r.retry.maxAttempts {
-			c.complete(key)
+			c.complete(key, d)
 			log.Error(err, "Handler failed, giving up", append([]any{"attempts", attempt, "exitCode", res.ExitCode,
 				"timedOut", res.TimedOut, "duration", res.Duration}, outputKV(res)...)...)
 			return
 		}
 		if c.stopping.Load() {
-			// No retry during shutdown: the delivery is counted as dropped.
+			// No retry during shutdown: the delivery is counted as dropped
+			// (or kept in the journal, with this attempt counted).
+			c.journalPut(d)
 			log.Error(err, "Handler failed", append([]any{"attempt", attempt, "exitCode", res.ExitCode,
 				"timedOut", res.TimedOut, "duration", res.Duration, "willRetry", false}, outputKV(res)...)...)
 			return
@@ -90,15 +92,17 @@ func (c *Controller) syncKey(ctx context.Context, key Key) {
 		// The queue's own limiter: Forget on the queue clears what When counts.
 		delay := c.limiter.When(key)
 		d.NotBefore = c.clock.Now().Add(delay)
+		c.journalPut(d)
 		log.Error(err, "Handler failed", append([]any{"attempt", attempt, "exitCode", res.ExitCode,
 			"timedOut", res.TimedOut, "duration", res.Duration, "willRetry", true, "after", delay}, outputKV(res)...)...)
 		c.queue.AddAfter(key, delay)
 	}
 }
 
-// complete pops the head delivery of key, clears the key's failures, and
-// requeues the key if more deliveries wait.
-func (c *Controller) complete(key Key) {
+// complete pops d, the head delivery of key, forgets it in the journal,
+// clears the key's failures, and requeues the key if more deliveries wait.
+func (c *Controller) complete(key Key, d *delivery) {
+	c.journalDelete(d)
 	more := c.pending.pop(key)
 	c.queue.Forget(key)
 	if more {

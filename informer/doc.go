@@ -10,6 +10,12 @@
 // that stopped, a destroy for one that vanished, a start for one that appeared),
 // then emits engine_up.
 //
+// With Options.Checkpoints, the Informer also keeps a Checkpoint (the newest event
+// whose Handle returned, and the containers as the handled events left them) for
+// the daemon to save; Options.Resume starts from a saved one: the first session
+// replays from its last event and diffs the first list against its containers, so
+// that what happened while the daemon was not running is synthesized too.
+//
 // The goroutine that reads the stream never waits on anything but the stream: it
 // decodes and appends to an unbounded buffer, because the engine drops events for a
 // subscriber that does not take them within 100 ms.

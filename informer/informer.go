@@ -51,6 +51,13 @@ type Options struct {
 	// Actions, when not nil, asks the engine to stream only these container actions
 	// (StateActions are always added, since the cache needs them). Nil streams all.
 	Actions []string
+	// Checkpoints makes the informer keep what Checkpoint returns (see checkpoint.go).
+	Checkpoints bool
+	// Resume, when not nil, is a checkpoint of an earlier run of the daemon: the
+	// cache starts with its containers, the first session replays from its
+	// LastSeen, and the first list is diffed against it, so that what happened
+	// while the daemon was not running is synthesized. It implies Checkpoints.
+	Resume *Checkpoint
 }
 
 // Informer follows one engine. Create it with New and start it with Run.
@@ -68,6 +75,11 @@ type Informer struct {
 	// synced is true once a first list was loaded: later lists are diffed against the
 	// cache to synthesize what was missed.
 	synced atomic.Bool
+	// seeded is true when the cache was loaded from Options.Resume: the first list
+	// is diffed against it too.
+	seeded bool
+	// durable is what Checkpoint returns, nil unless Options.Checkpoints.
+	durable *durable
 	// down is true during an outage, between engine_down and engine_up.
 	down bool
 	// up reports the engine's health to readers (Up).
@@ -102,12 +114,20 @@ func New(opts Options) *Informer {
 	if opts.MaxBackoff < opts.MinBackoff {
 		opts.MaxBackoff = opts.MinBackoff
 	}
-	return &Informer{
+	inf := &Informer{
 		opts:     opts,
 		cache:    NewCache(),
 		dedup:    newDedup(),
 		syncedCh: make(chan struct{}),
 	}
+	if opts.Checkpoints || opts.Resume != nil {
+		inf.durable = &durable{containers: map[string]*Container{}}
+		inf.opts.Handler = durableHandler{next: opts.Handler, d: inf.durable}
+	}
+	if opts.Resume != nil {
+		inf.resume(opts.Resume)
+	}
+	return inf
 }
 
 // Name returns the engine's name.
@@ -251,7 +271,9 @@ func (inf *Informer) session(ctx context.Context) error {
 	}()
 
 	lctx, lcancel := context.WithTimeout(sctx, callTimeout)
+	release := acquireList(lctx)
 	list, err := inf.opts.Client.ContainerList(lctx, client.ContainerListOptions{All: true})
+	release()
 	lcancel()
 	if err != nil {
 		if cause := context.Cause(sctx); cause != nil {

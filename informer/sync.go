@@ -57,7 +57,9 @@ func (inf *Informer) resync(ctx context.Context, items []container.Summary, buf 
 	defer func() { inf.lookup = nil }()
 
 	wasSynced := inf.synced.Load()
-	if wasSynced {
+	// After a gap, or on a cache resumed from a checkpoint, the list is diffed.
+	diff := wasSynced || inf.seeded
+	if diff {
 		select {
 		case <-ctx.Done():
 			return context.Cause(ctx)
@@ -78,7 +80,7 @@ func (inf *Informer) resync(ctx context.Context, items []container.Summary, buf 
 		}
 		prev := inf.cache.Get(id)
 		inf.cache.set(cur)
-		if wasSynced {
+		if diff {
 			synthesized += inf.synthesize(prev, cur, now)
 		}
 	}
@@ -88,7 +90,7 @@ func (inf *Informer) resync(ctx context.Context, items []container.Summary, buf 
 		}
 		prev := inf.cache.Get(id)
 		inf.cache.remove(id)
-		if !wasSynced || prev == nil {
+		if !diff || prev == nil {
 			continue
 		}
 		if prev.Running() {
@@ -105,6 +107,7 @@ func (inf *Informer) resync(ctx context.Context, items []container.Summary, buf 
 	if synthesized > 0 {
 		log.Info("Synthesized missed transitions", "count", synthesized)
 	}
+	inf.markDurable()
 	if !wasSynced {
 		inf.synced.Store(true)
 		close(inf.syncedCh)

@@ -27,6 +27,7 @@ type runFlags struct {
 	heartbeat        time.Duration
 	heartbeatTimeout time.Duration
 	maxBackoff       time.Duration
+	stateDir         string
 }
 
 func (f *runFlags) register(cmd *cobra.Command) {
@@ -39,6 +40,7 @@ func (f *runFlags) register(cmd *cobra.Command) {
 	fl.DurationVar(&f.heartbeat, "heartbeat", informer.DefaultHeartbeat, "interval between pings of each engine")
 	fl.DurationVar(&f.heartbeatTimeout, "heartbeat-timeout", informer.DefaultHeartbeatTimeout, "how long a ping may take before the engine counts as down")
 	fl.DurationVar(&f.maxBackoff, "max-backoff", informer.DefaultMaxBackoff, "longest wait between reconnects to an engine")
+	fl.StringVar(&f.stateDir, "state-dir", "", "directory of the durable state (state.db, created when missing): a restart, even after a crash, replays what it missed and runs pending deliveries again; empty: nothing survives a restart")
 }
 
 func newRootCommand() *cobra.Command {

@@ -37,6 +37,12 @@ func runDaemon(parent context.Context, f *runFlags) error {
 	}
 	log.Info("Starting", "version", version, "config", cfg.File, "engines", len(cfg.Engines), "rules", len(cfg.Rules))
 
+	state, err := openState(log, f.stateDir, cfg)
+	if err != nil {
+		return err
+	}
+	defer state.close()
+
 	runner := reconcile.NewRunner(reconcile.Options{})
 	ctx, stop := signalContext(parent, log, runner)
 	defer stop()
@@ -47,7 +53,7 @@ func runDaemon(parent context.Context, f *runFlags) error {
 	// with a handler that reaches the controller once it exists (before any
 	// informer runs).
 	var ctrl *controller.Controller
-	informers, err := newInformers(cfg, f, informer.HandlerFunc(func(ev *informer.Event) { ctrl.Handle(ev) }))
+	informers, err := newInformers(cfg, f, informer.HandlerFunc(func(ev *informer.Event) { ctrl.Handle(ev) }), state != nil, state.resumeFor())
 	if err != nil {
 		return err
 	}
@@ -55,31 +61,50 @@ func runDaemon(parent context.Context, f *runFlags) error {
 	for i, inf := range informers {
 		engines[i] = inf
 	}
-	ctrl = controller.New(controller.Options{
+	opts := controller.Options{
 		Config:  cfg,
 		Runner:  runner,
 		Workers: f.workers,
 		Environ: os.Environ(),
 		Logger:  log,
 		Engines: engines,
-	})
+	}
+	state.controllerOptions(&opts)
+	ctrl = controller.New(opts)
+	// The deliveries an earlier run left pending go first, before any
+	// informer runs.
+	if err := state.recover(ctrl); err != nil {
+		return err
+	}
+	state.start(ctx, informers)
+
 	var wg sync.WaitGroup
 	for _, inf := range informers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			inf.Run(ctx)
-		}()
+		wg.Go(func() { inf.Run(ctx) })
 	}
+	// The controller stops taking events only once the informers stopped
+	// handing them on: an event an informer handed on is then never ignored,
+	// and a checkpoint never covers an event whose deliveries were not
+	// queued (and journaled).
+	ctrlCtx, stopCtrl := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopCtrl()
+	go func() {
+		<-ctx.Done()
+		wg.Wait()
+		stopCtrl()
+	}()
 	log.Info("Listening to events...")
-	err = ctrl.Run(ctx, f.shutdownTimeout)
+	err = ctrl.Run(ctrlCtx, f.shutdownTimeout)
 	wg.Wait()
+	state.save()
 	log.Info("Stopped")
 	return err
 }
 
 // newInformers makes one informer per engine of the config, in config order.
-func newInformers(cfg *config.Config, f *runFlags, h informer.Handler) ([]*informer.Informer, error) {
+// With checkpoints, each keeps what its checkpoint needs, and resumes from its
+// checkpoint in resume when there is one.
+func newInformers(cfg *config.Config, f *runFlags, h informer.Handler, checkpoints bool, resume map[string]*informer.Checkpoint) ([]*informer.Informer, error) {
 	var types []string
 	for _, r := range cfg.Rules {
 		types = append(types, r.Types...)
@@ -105,6 +130,8 @@ func newInformers(cfg *config.Config, f *runFlags, h informer.Handler) ([]*infor
 			HeartbeatTimeout: f.heartbeatTimeout,
 			MaxBackoff:       f.maxBackoff,
 			Actions:          actions,
+			Checkpoints:      checkpoints,
+			Resume:           resume[e.Name],
 		}))
 	}
 	return out, nil
