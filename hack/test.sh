@@ -3,7 +3,9 @@
 #
 # Checks gofmt and go vet, starts two throwaway Docker engines
 # (hack/engines.sh up 2), runs `go test -race` on every package against them,
-# and always removes the engines, even when tests fail or on Ctrl-C.
+# and always removes the engines, even when tests fail or on Ctrl-C. A full
+# run first fuzzes every go test -fuzz target for 5s (hack/fuzz.sh; FUZZTIME
+# sets the time, FUZZTIME=0 skips it).
 #
 #   hack/test.sh                      all packages
 #   hack/test.sh -run TestFoo -v      extra go test flags
@@ -73,6 +75,14 @@ for a in "$@"; do
 	./* | ../* | github.com/*) pkgs=() ;;
 	esac
 done
+
+# --- fuzz: a few seconds of every go test -fuzz target (hack/fuzz.sh), on a
+# full run only; FUZZTIME=0 skips it.
+if (($# == 0)) && [[ ${FUZZTIME:-5s} != 0 ]]; then
+	section "fuzz: every target for ${FUZZTIME:-5s} (hack/fuzz.sh)"
+	"$ROOT/hack/fuzz.sh"
+fi
+# --- end fuzz
 
 section "go test -race -count=1 -timeout 15m $* ${pkgs[*]}"
 set +e

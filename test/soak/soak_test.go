@@ -1,0 +1,158 @@
+// Package soak runs the fault-injection soak of hack/soak for about a minute,
+// as part of `make test`: three engines of its own (hack/engines.sh up s t u,
+// never the test engines a and b, which other packages use meanwhile), the
+// daemon behind fault-injecting proxies, and everything broken at random:
+// engines SIGKILLed, the daemon SIGKILLed (and restarted with --state-dir
+// when it has the flag), connections reset, refused, stalled and delayed,
+// containers run, killed, restarted, renamed and removed, handlers failing
+// and hanging. It asserts that no start, die or destroy was lost and that no
+// delivery is unexplained (see docs/RELIABILITY.md). The long run is
+// hack/soak/soak.sh.
+package soak
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/samalba/docker-eventsd/test/e2e/testenv"
+)
+
+// enginesDir is where the soak's engines live, apart from the test engines.
+const enginesDir = "/tmp/eventsd-soak-ci"
+
+// report is the part of hack/soak's JSON report the test reads.
+type report struct {
+	Counts      map[string]int `json:"counts"`
+	Containers  int            `json:"containers"`
+	Transitions map[string]int `json:"transitions"`
+	StateDir    bool           `json:"stateDir"`
+	Total       struct {
+		Expected     int `json:"expected"`
+		Delivered    int `json:"delivered"`
+		Synthesized  int `json:"synthesized"`
+		Lost         int `json:"lost"`
+		GapLost      int `json:"gapLost"`
+		Replays      int `json:"replays"`
+		CrashReplays int `json:"crashReplays"`
+		Unexplained  int `json:"unexplained"`
+	} `json:"total"`
+	EngineDown int             `json:"engineDownEvents"`
+	LogErrors  map[string]int  `json:"daemonErrorLogs"`
+	Problems   json.RawMessage `json:"problems"`
+	OK         bool            `json:"ok"`
+}
+
+func TestShortChaosSoak(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the soak takes about a minute and a half")
+	}
+	testenv.Engines(t) // skips without the test environment (fails in CI)
+	if os.Geteuid() != 0 {
+		t.Skip("the soak's engines need root")
+	}
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	enginectl := filepath.Join(root, "hack", "engines.sh")
+	bin := t.TempDir()
+	// The work directory (ledger, daemon logs, report) is kept when the test fails.
+	work, err := os.MkdirTemp("", "eventsd-soak-ci-work")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("work directory kept: %s", work)
+			return
+		}
+		os.RemoveAll(work)
+	})
+
+	build := func(out string, args ...string) {
+		t.Helper()
+		cmd := exec.Command("go", append([]string{"build", "-o", filepath.Join(bin, out)}, args...)...)
+		cmd.Dir = root
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("go build %s: %v\n%s", out, err, b)
+		}
+	}
+	build("docker-eventsd", "-race", "./cmd/docker-eventsd")
+	build("soak", "./hack/soak")
+
+	engines := func(args ...string) error {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, enginectl, args...)
+		cmd.Env = append(os.Environ(), "EVENTSD_ENGINES_DIR="+enginesDir)
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		err := cmd.Run()
+		if err != nil {
+			t.Logf("engines.sh %s:\n%s", strings.Join(args, " "), out.String())
+		}
+		return err
+	}
+	t.Cleanup(func() {
+		if err := engines("down"); err != nil {
+			t.Errorf("engines.sh down: %v", err)
+		}
+	})
+	if err := engines("up", "s", "t", "u"); err != nil {
+		t.Fatalf("engines.sh up s t u: %v", err)
+	}
+
+	reportPath := filepath.Join(work, "report.json")
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, filepath.Join(bin, "soak"),
+		"-engines-dir", enginesDir, "-daemon", filepath.Join(bin, "docker-eventsd"), "-work", work, "-report", reportPath,
+		"-duration", "50s", "-action-every", "500ms", "-engine-kill-every", "12s", "-engine-down-max", "5s",
+		"-daemon-kill-every", "22s", "-fault-every", "3s", "-fault-max", "3s", "-settle", "40s")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	start := time.Now()
+	runErr := cmd.Run()
+	t.Logf("soak (%v):\n%s", time.Since(start).Round(time.Second), out.String())
+
+	data, err := os.ReadFile(reportPath)
+	if err != nil {
+		t.Fatalf("no report (soak: %v)", runErr)
+	}
+	var rep report
+	if err := json.Unmarshal(data, &rep); err != nil {
+		t.Fatalf("report: %v", err)
+	}
+	tot := rep.Total
+	if tot.Lost != 0 || tot.Unexplained != 0 {
+		t.Errorf("lost %d transitions, %d unexplained deliveries (of %d expected); problems: %s",
+			tot.Lost, tot.Unexplained, tot.Expected, rep.Problems)
+	}
+	if n := rep.LogErrors["Handler failed, giving up"]; n != 0 {
+		t.Errorf("%d deliveries given up", n)
+	}
+	if runErr != nil && !t.Failed() {
+		t.Errorf("soak: %v", runErr)
+	}
+	// The soak must have broken things, or it proves nothing.
+	for what, least := range map[string]int{"engine kills": 2, "daemon kills": 1, "run": 10, "kill": 5, "restart": 5, "remove": 5} {
+		if rep.Counts[what] < least {
+			t.Errorf("only %d %s, want at least %d", rep.Counts[what], what, least)
+		}
+	}
+	if faults := rep.Counts["proxy reset"] + rep.Counts["proxy refuse"] + rep.Counts["proxy stall"] + rep.Counts["proxy delay"]; faults < 5 {
+		t.Errorf("only %d proxy faults", faults)
+	}
+	if tot.Expected < 100 || rep.EngineDown < 2 {
+		t.Errorf("only %d transitions and %d engine_down events", tot.Expected, rep.EngineDown)
+	}
+	t.Logf("%d containers, transitions %v: delivered %d of %d (synthesized %d), lost %d, lost in documented gaps %d, replays %d, crash replays %d, unexplained %d; --state-dir %v",
+		rep.Containers, rep.Transitions, tot.Delivered, tot.Expected, tot.Synthesized, tot.Lost, tot.GapLost, tot.Replays, tot.CrashReplays, tot.Unexplained, rep.StateDir)
+}
