@@ -36,3 +36,14 @@ demo: build
 
 clean:
 	rm -rf bin
+
+# Benchmarks (docs/BENCHMARKS.md): the real binary on fake engines, and a
+# throwaway real engine y for P1/P5, always removed. make bench ARGS='-run p2'
+.PHONY: bench bench-smoke
+bench:
+	hack/bench.sh $(ARGS)
+
+# The benchmark harness at tiny sizes, in process, on fake engines, and the
+# fake engine's own tests: seconds, asserts nothing about speed.
+bench-smoke:
+	$(GO) test -count=1 ./hack/bench/ ./hack/fakeengine/...

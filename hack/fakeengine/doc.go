@@ -1,0 +1,36 @@
+// Package fakeengine serves fake Docker engines over HTTP, on loopback TCP
+// ports or unix sockets, for benchmarks and contract tests of docker-eventsd.
+//
+// An Engine speaks the part of the Docker Engine API (as dockerd 20.10, API
+// 1.41, answers it) that docker-eventsd and its tests use:
+//
+//   - HEAD and GET /_ping (with the Api-Version header the client negotiates
+//     from), GET /version;
+//   - GET /containers/json (all, limit, filters) and /containers/{id}/json,
+//     with the JSON shape of a real engine;
+//   - GET /events, streaming, with since (inclusive), until and filters, the
+//     replay ring of the last 256 events, and dockerd's 100 ms rule: a
+//     subscriber whose buffer of 1024 events is full gets 100 ms to take the
+//     next one, which is then dropped for it (and counted);
+//   - enough of the write side for tests to drive it with the same client as
+//     a real engine: create, start, stop, restart, kill, pause, unpause,
+//     rename, remove, exec (create and detached start).
+//
+// Every path may carry an API version prefix (/v1.41/...). Containers do not
+// run anything: a container runs until it is killed with SIGKILL (it ignores
+// other signals, like a shell that is PID 1), except a command "exit N",
+// "true" or "false", which ends as soon as it starts. Execs and health checks
+// run a tiny interpreter over a per-container set of files: "touch P",
+// "rm [-f] P", "test [!] -e P", "true", "false", "exit N"; anything else
+// succeeds. Health checks emit exec_create, exec_start, exec_die and
+// health_status on change, and follow dockerd's rules (starting on start,
+// silently unhealthy while paused or stopped).
+//
+// A Server runs many engines and a control endpoint (/fake/stats,
+// /fake/fault, /fake/load). Faults: refuse (connections refused), stall
+// (connections accepted and never answered, streams silent), drop (event
+// streams cut, engine healthy), and restart (streams cut, ring emptied,
+// containers stopped without events, like dockerd killed and started again).
+// A load generator emits a configurable rate and mix of events (start, die,
+// kill, health_status, exec noise) over the engines' containers.
+package fakeengine
