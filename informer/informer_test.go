@@ -329,3 +329,27 @@ func TestActionsFor(t *testing.T) {
 		}
 	}
 }
+
+func TestStartOfAContainerCachedAsRunningSynthesizesTheLostDie(t *testing.T) {
+	eng := informertest.New()
+	eng.Create("c1", "c1", "img", nil)
+	eng.Start("c1")
+	inf, rec := start(t, eng, informer.Options{})
+	<-inf.Synced()
+	waitFor(t, "subscription", func() bool { return eng.Subscribers() == 1 })
+	eng.Emit("kill", "c1", map[string]string{"signal": "10"})
+	rec.waitLines(t, []string{"kill c1"})
+	// The host dies with its containers: no die is ever emitted. The engine comes
+	// back with an empty ring, and the container is started again before the
+	// informer reconnects: the list shows it running, as the cache does.
+	eng.SetDown(true)
+	rec.waitLines(t, []string{"kill c1", "engine_down synthetic"})
+	eng.SetState("c1", container.StateExited, "Exited (255) 1 second ago")
+	eng.Start("c1")
+	eng.SetDown(false)
+	waitFor(t, "engine_up", func() bool {
+		l := rec.lines()
+		return len(l) > 0 && l[len(l)-1] == "engine_up synthetic"
+	})
+	rec.waitLines(t, []string{"kill c1", "engine_down synthetic", "die c1 synthetic", "start c1", "engine_up synthetic"})
+}

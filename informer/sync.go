@@ -184,12 +184,17 @@ func (inf *Informer) apply(ctx context.Context, m *events.Message, touched map[s
 		touched[m.Actor.ID] = true
 	}
 	prev := inf.cache.Get(m.Actor.ID)
-	if prev == nil {
+	cached := prev != nil
+	if !cached {
 		prev = inf.find(ctx, m)
 	}
 	kind, _, _ := strings.Cut(string(m.Action), ":")
-	if kind == "destroy" && prev.Running() {
-		// The die was lost (pushed out of the engine's ring while disconnected).
+	// A destroy, or a start, of a container the cache holds as running means its
+	// die was lost: pushed out of the engine's ring while disconnected, or never
+	// emitted (an engine killed with its containers and restarted, the container
+	// started again before the relist). Only the cache can tell: a container found
+	// by list or inspect already shows the state after this event.
+	if prev.Running() && (kind == "destroy" || (kind == "start" && cached)) {
 		dead := *prev
 		dead.State, dead.Health, dead.ExitCode = StateExited, "", -1
 		inf.emitSynthetic("die", &dead, time.Unix(0, m.TimeNano))
