@@ -209,7 +209,7 @@ func parseArgs(args []string) (*benchEnv, []string, string, error) {
 	fs.IntVar(&env.P4Engines, "p4-engines", 1000, "P4: fake engines")
 	fs.IntVar(&env.P4Containers, "p4-containers", 100, "P4: containers per engine")
 	procEnv := fs.String("daemon-env", "", "P2, P4: extra environment of the daemon binary, comma-separated (GOMEMLIMIT=150MiB,GOGC=50)")
-	fs.StringVar(&env.LogMode, "log-mode", "", "P2, P4 in process: \"buffered\" logs through a buffer (what-if), not one write per line")
+	fs.StringVar(&env.LogMode, "log-mode", "", "P2, P4 in process, what-ifs: \"buffered\" logs through a buffer, not one write per line; \"no-uncaught\" drops the uncaught-event lines")
 	fs.IntVar(&env.P5Trials, "p5-trials", 3, "P5: trials of each scenario")
 	fs.DurationVar(&env.P5Heartbeat, "p5-heartbeat", 5*time.Second, "P5: --heartbeat of the blackhole runs")
 	if err := fs.Parse(args); err != nil {

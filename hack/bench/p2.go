@@ -42,7 +42,12 @@ func benchP2(ctx context.Context, env *benchEnv) ([]summaryRow, error) {
 	if _, err := d.waitLog(`"msg":"Engine in sync"`, env.P2Engines, 120*time.Second); err != nil {
 		return nil, err
 	}
-	handled := newTail(d.Log, `"msg":"Uncaught event"`)
+	// Handled events: the uncaught-event log lines of the binary, the
+	// controller's Handle calls in process.
+	var handled counterFunc = newTail(d.Log, `"msg":"Uncaught event"`).count
+	if d.handled != nil {
+		handled = d.handled.load
+	}
 	logf("P2: %d engines × %d containers, mix %s, %v per rate, daemon %s", env.P2Engines, env.P2Containers, env.P2Mix, env.P2Duration, d.kind())
 
 	table := [][]string{{"offered (events/s emitted)", "emitted/s", "streamed/s (after server-side filter)", "handled/s",
@@ -116,12 +121,15 @@ func (r *p2Result) verdict() string {
 }
 
 // p2Step offers rate events/s for env.P2Duration and measures.
-func p2Step(ctx context.Context, env *benchEnv, fk fakes, d *daemon, handled *tail, rate float64, prof string) (*p2Result, error) {
+// counterFunc returns a running count.
+type counterFunc func() int64
+
+func p2Step(ctx context.Context, env *benchEnv, fk fakes, d *daemon, handled counterFunc, rate float64, prof string) (*p2Result, error) {
 	st0, err := fk.Stats()
 	if err != nil {
 		return nil, err
 	}
-	h0 := handled.count()
+	h0 := handled()
 	pid := d.Pid()
 	cpu0, fcpu0 := cpuTime(pid), cpuTime(fk.Pid())
 	if d.lag != nil {
@@ -153,7 +161,7 @@ func p2Step(ctx context.Context, env *benchEnv, fk fakes, d *daemon, handled *ta
 		if st, err = fk.Stats(); err != nil {
 			return nil, err
 		}
-		if b := (st.Queued - st0.Queued) - (handled.count() - h0); b > r.maxBacklog {
+		if b := (st.Queued - st0.Queued) - (handled() - h0); b > r.maxBacklog {
 			r.maxBacklog = b
 		}
 		if !st.Load.Running && time.Since(start) > 200*time.Millisecond {
@@ -169,7 +177,7 @@ func p2Step(ctx context.Context, env *benchEnv, fk fakes, d *daemon, handled *ta
 			return nil, err
 		}
 		want := st.Queued - st0.Queued
-		got := handled.count() - h0
+		got := handled() - h0
 		if got >= want && st.Written-st0.Written >= want {
 			r.drain = time.Since(end)
 			break
@@ -183,7 +191,7 @@ func p2Step(ctx context.Context, env *benchEnv, fk fakes, d *daemon, handled *ta
 	}
 	r.emitted = float64(st.Emitted-st0.Emitted) / loadTime
 	r.streamed = float64(st.Queued-st0.Queued) / loadTime
-	r.handled = float64(handled.count()-h0) / loadTime
+	r.handled = float64(handled()-h0) / loadTime
 	r.dropped = st.Dropped - st0.Dropped
 	r.cpu = (cpuEnd - cpu0).Seconds() / end.Sub(start).Seconds()
 	if fk.Pid() != pid {

@@ -29,8 +29,9 @@
 // A Server runs many engines and a control endpoint (/fake/stats,
 // /fake/fault, /fake/load). Faults: refuse (connections refused), stall
 // (connections accepted and never answered, streams silent), drop (event
-// streams cut, engine healthy), and restart (streams cut, ring emptied,
-// containers stopped without events, like dockerd killed and started again).
+// streams cut, engine healthy), and crash (connections cut, ring emptied,
+// running containers found exited with 255 and no event, like dockerd killed
+// with its host and started again).
 // A load generator emits a configurable rate and mix of events (start, die,
 // kill, health_status, exec noise) over the engines' containers.
 package fakeengine
