@@ -228,10 +228,9 @@ func FuzzEventStream(f *testing.F) {
 			prev := ref[m.Actor.ID]
 			running := prev != nil && (prev.state == StateRunning || prev.state == StatePaused || prev.state == StateRestarting)
 			// A running container is only destroyed, or started again, after a
-			// die: without one, the die was lost and is synthesized first. (For
-			// a start, an informer may also hand the start on alone.)
+			// die: without one, the die was lost and is synthesized first.
 			lostDie := len(got) == 2 && got[0].Action == "die" && got[0].Synthetic
-			if (kind == "destroy" && running) || (kind == "start" && running && lostDie) {
+			if (kind == "destroy" || kind == "start") && running {
 				if !lostDie || got[0].Container.State != StateExited || got[0].Container.ExitCode != -1 ||
 					got[0].ActorID != m.Actor.ID || got[0].Container.ID != m.Actor.ID {
 					t.Fatalf("message %d: %s of a running container handed on %s, want a synthesized die then the %s", i, kind, describe(got), kind)

@@ -19,7 +19,8 @@
 //
 // Mode slow: every worker is kept busy by slow handlers while the soak makes
 // one engine emit events as fast as it can (target -rate per second, `docker
-// kill -s USR1` on many containers); the daemon must receive every one.
+// kill -s USR1` or, with -slow-action rename, renames, on many containers);
+// the daemon must receive every one.
 //
 // It needs root and the engines of hack/engines.sh; hack/soak/soak.sh starts
 // them (EVENTSD_ENGINES_DIR=/tmp/eventsd-soak, engines p q r), builds the
@@ -67,10 +68,14 @@ func main() {
 	flag.IntVar(&c.slowContainers, "slow-containers", 32, "slow mode: containers that receive the signals")
 	flag.StringVar(&c.slowEngine, "slow-engine", "", "slow mode: the engine (default: the first)")
 	flag.StringVar(&c.slowURL, "slow-url", "", "slow mode: an engine URL to use instead of the soak's engines (e.g. hack/fakeengine)")
+	flag.StringVar(&c.slowAction, "slow-action", "kill", "slow mode: kill (docker kill -s USR1) or rename (cheaper for the engine)")
 	flag.StringVar(&c.slowStats, "slow-stats", "", "slow mode: a hack/fakeengine /fake/stats URL, for the events the engine dropped")
 	flag.Parse()
 	if c.daemonBin == "" {
 		log.Fatal("soak: -daemon is required")
+	}
+	if c.slowAction != "kill" && c.slowAction != "rename" {
+		log.Fatalf("soak: -slow-action %q: want kill or rename", c.slowAction)
 	}
 	if c.seed == 0 {
 		c.seed = time.Now().UnixNano()
@@ -141,6 +146,7 @@ type options struct {
 	slowEngine      string
 	slowURL         string
 	slowStats       string
+	slowAction      string
 }
 
 // engineEnv is what hack/engines.sh wrote in $EVENTSD_ENGINES_DIR/env.

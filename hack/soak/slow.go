@@ -26,11 +26,12 @@ type slowReport struct {
 	TargetRate int     `json:"targetRate"`
 	Containers int     `json:"containers"`
 	Workers    int     `json:"workers"`
-	Emitted    int64   `json:"emitted"`    // successful kill -s USR1 calls: one kill event each
+	Action     string  `json:"action"`     // kill (docker kill -s USR1) or rename
+	Emitted    int64   `json:"emitted"`    // successful calls: one event each
 	CallErrors int64   `json:"callErrors"` // failed calls (no event)
 	Rate       float64 `json:"rate"`       // emitted per second
-	Observed   int64   `json:"observed"`   // kill events a direct subscriber of the engine saw
-	Received   int     `json:"received"`   // distinct kill events the daemon handed to its rules
+	Observed   int64   `json:"observed"`   // events a direct subscriber of the engine saw
+	Received   int     `json:"received"`   // distinct events the daemon handed to its rules
 	Missed     int64   `json:"missed"`     // emitted - received
 	BusyRuns   int     `json:"busyRuns"`   // slow handler runs started during the flood
 	EngineDown int     `json:"engineDown"` // engine_down events (must be 0)
@@ -41,7 +42,7 @@ type slowReport struct {
 }
 
 // runSlow keeps every worker of the daemon busy with slow handlers while one
-// engine emits kill events as fast as the soak can make it, and checks that
+// engine emits kill (or rename) events as fast as the soak can make it, and checks that
 // the daemon's subscription received every one.
 func runSlow(ctx context.Context, o *options, logger *log.Logger) (bool, error) {
 	url, name := o.slowURL, "flood"
@@ -96,22 +97,22 @@ func runSlow(ctx context.Context, o *options, logger *log.Logger) (bool, error) 
 	ledger := filepath.Join(o.work, "busy.txt")
 	_ = os.Remove(ledger)
 	cfg := fmt.Sprintf(`cluster:
-  %s: %s
+  %[1]s: %[2]s
 events:
   - name: busy
-    type: kill
-    labels: {eventsd-soak: %q}
+    type: %[5]s
+    labels: {eventsd-soak: %[3]q}
     timeout: 10m
     retry: {max_attempts: 1}
     command: 'echo "$EVENT_ID" >> "$SOAK_LEDGER"; sleep 5'
   - name: count
-    type: kill
-    labels: {eventsd-soak: %q}
+    type: %[5]s
+    labels: {eventsd-soak: %[4]q}
     log: received
   - name: engines
     type: engine_down
     command: 'echo engine_down >> "$SOAK_LEDGER.down"'
-`, name, url, runID, runID)
+`, name, url, runID, runID, o.slowAction)
 	cfgPath := filepath.Join(o.work, "events.yml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		return false, err
@@ -131,7 +132,7 @@ events:
 	octx, ocancel := context.WithCancel(ctx)
 	defer ocancel()
 	obs := cli.Events(octx, client.EventsListOptions{Filters: client.Filters{}.
-		Add("type", "container").Add("event", "kill").Add("label", label)})
+		Add("type", "container").Add("event", o.slowAction).Add("label", label)})
 	obsDone := make(chan struct{})
 	go func() {
 		defer close(obsDone)
@@ -145,15 +146,28 @@ events:
 		}
 	}()
 
+	// emit makes the engine emit one event about container i: a kill
+	// (SIGUSR1, which sleep as PID 1 ignores: the container lives on) or a
+	// rename (dockerd alone, no runc: cheaper).
+	var renames atomic.Int64
+	emit := func(ctx context.Context, i int) error {
+		if o.slowAction == "rename" {
+			_, err := cli.ContainerRename(ctx, ids[i%len(ids)], client.ContainerRenameOptions{
+				NewName: fmt.Sprintf("soak-slow-%s-%d-%d", runID, i%len(ids), renames.Add(1))})
+			return err
+		}
+		_, err := cli.ContainerKill(ctx, ids[i%len(ids)], client.ContainerKillOptions{Signal: "USR1"})
+		return err
+	}
 	// Fill every worker first.
 	for i := 0; i < o.workers && i < len(ids); i++ {
-		if _, err := cli.ContainerKill(ctx, ids[i], client.ContainerKillOptions{Signal: "USR1"}); err != nil {
-			return false, fmt.Errorf("kill -s USR1: %w", err)
+		if err := emit(ctx, i); err != nil {
+			return false, fmt.Errorf("%s: %w", o.slowAction, err)
 		}
 	}
 	time.Sleep(time.Second)
 
-	logger.Printf("flooding %s (%s) at %d events/s for %v with %d busy workers", name, url, o.rate, o.duration, o.workers)
+	logger.Printf("flooding %s (%s) with %s events at %d/s for %v, %d busy workers", name, url, o.slowAction, o.rate, o.duration, o.workers)
 	var emitted, callErrs atomic.Int64
 	fctx, fcancel := context.WithTimeout(ctx, o.duration)
 	defer fcancel()
@@ -198,7 +212,7 @@ events:
 					}
 				}
 				kctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-				_, err := cli.ContainerKill(kctx, ids[i%len(ids)], client.ContainerKillOptions{Signal: "USR1"})
+				err := emit(kctx, i)
 				cancel()
 				if err != nil {
 					callErrs.Add(1)
@@ -238,7 +252,7 @@ events:
 	d.signal(syscall.SIGTERM, 30*time.Second)
 
 	rep := &slowReport{
-		Engine: name + " " + url, Duration: o.duration.String(), TargetRate: o.rate, Containers: len(ids), Workers: o.workers,
+		Engine: name + " " + url, Action: o.slowAction, Duration: o.duration.String(), TargetRate: o.rate, Containers: len(ids), Workers: o.workers,
 		Emitted: total, CallErrors: callErrs.Load(), Rate: float64(emitted.Load()) / elapsed.Seconds(),
 		Observed: observed.Load(), Received: received, Missed: total - int64(received), BusyRuns: busy, EngineDown: downs,
 	}
