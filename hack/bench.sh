@@ -7,7 +7,7 @@
 # EVENTSD_ENGINES_DIR=/tmp/eventsd-bench, so the test engines a, b... are not
 # disturbed) and always removes it; runs hack/bench with the real binary and
 # the fake engines in a process of their own. The tables go to stdout and to
-# $EVENTSD_BENCH_OUT (default bench-results.md).
+# $EVENTSD_BENCH_OUT (default /tmp/eventsd-bench-results.md).
 #
 #   hack/bench.sh                      every benchmark (about 5 minutes)
 #   hack/bench.sh -run p2,p4           some; other flags go to hack/bench too
@@ -25,7 +25,7 @@ fi
 
 ENGINE_NAME=y
 export EVENTSD_ENGINES_DIR=${EVENTSD_BENCH_ENGINES_DIR:-/tmp/eventsd-bench}
-OUT=${EVENTSD_BENCH_OUT:-$ROOT/bench-results.md}
+OUT=${EVENTSD_BENCH_OUT:-/tmp/eventsd-bench-results.md}
 WORK=${EVENTSD_BENCH_WORK:-}
 keep_work=1
 if [[ -z $WORK ]]; then
