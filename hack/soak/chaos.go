@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log"
@@ -856,4 +857,39 @@ func short(id string) string {
 		return id[:12]
 	}
 	return id
+}
+
+// reanalyzeDir compares again the ledger of an earlier chaos soak, with the
+// windows and daemon runs its report recorded.
+func reanalyzeDir(dir string, slack time.Duration) error {
+	var rep chaosReport
+	var truth []*ctrTruth
+	for name, v := range map[string]any{"report.json": &rep, "truth.json": &truth} {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			return err
+		}
+		if err := json.Unmarshal(b, v); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	recs, err := readRecords(filepath.Join(dir, "ledger.txt"))
+	if err != nil {
+		return err
+	}
+	kills := make([]time.Time, len(rep.DaemonRuns))
+	for i, r := range rep.DaemonRuns {
+		kills[i] = r.Killed
+	}
+	reps, problems, notes := compare(ledgerRules, truth, recs, rep.Windows, kills, slack)
+	for _, name := range ledgerRules {
+		fmt.Printf("rule %-6s %s\n", name, reps[name])
+	}
+	for _, p := range problems {
+		fmt.Printf("problem: %s %s %s/%s (%s): expected %v, delivered %v\n", p.Rule, p.What, p.Engine, short(p.Container), p.Kind, p.Expected, p.Delivered)
+	}
+	for _, n := range notes {
+		fmt.Printf("crash note: %s %s %s/%s (%s)\n", n.Rule, n.What, n.Engine, short(n.Container), n.Kind)
+	}
+	return nil
 }

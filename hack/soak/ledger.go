@@ -130,7 +130,8 @@ type delivery struct {
 	EventID   string
 	Kind      string
 	Synthetic bool
-	Run       int // the run of the daemon that first completed it
+	Run       int       // the run of the daemon that first completed it
+	Time      time.Time // its EVENT_TIME (zero: unknown)
 }
 
 // compare matches, rule by rule and container by container, the transitions
@@ -166,7 +167,7 @@ func compare(rules []string, truth []*ctrTruth, recs []record, windows []window,
 			key := r.Engine + "/" + r.Container
 			if seen[r.EventID] == nil {
 				seen[r.EventID] = map[seenKey]bool{}
-				per[key] = append(per[key], delivery{EventID: r.EventID, Kind: r.Type, Synthetic: r.Synthetic, Run: r.Run})
+				per[key] = append(per[key], delivery{EventID: r.EventID, Kind: r.Type, Synthetic: r.Synthetic, Run: r.Run, Time: r.Time})
 			} else {
 				k := seenKey{r.EventID, r.Attempt, r.Run}
 				switch {
@@ -359,9 +360,29 @@ type alignment struct {
 	extra                []int    // indexes of deliveries that match nothing
 }
 
+// timeSlack is how far apart the engine's time of a transition (inspect) and
+// the time of its event may be.
+const timeSlack = 2 * time.Second
+
+// compatible reports whether delivery d can be transition t: the same kind,
+// and, when d's time is known, a real event stamped when t happened, or a
+// synthesized one noticed after t happened.
+func compatible(t transition, d delivery) bool {
+	if t.Kind != d.Kind {
+		return false
+	}
+	if d.Time.IsZero() {
+		return true
+	}
+	if d.Time.Before(t.Lo.Add(-timeSlack)) {
+		return false
+	}
+	return d.Synthetic || !d.Time.After(t.Hi.Add(timeSlack))
+}
+
 // align matches the expected transitions of one container with the distinct
 // events delivered for it, both in order: the longest common subsequence of
-// their kinds, and among those the one that leaves unmatched as many
+// compatible pairs, and among those the one that leaves unmatched as many
 // transitions of the documented windows as it can (so a transition is only
 // blamed outside a window when no other matching exists).
 func align(want []transition, got []delivery, exempt func(transition) bool) alignment {
@@ -392,7 +413,7 @@ func align(want []transition, got []delivery, exempt func(transition) bool) alig
 			if s := dp[i][j+1]; better(s, best) {
 				best = s
 			}
-			if want[i].Kind == got[j].Kind {
+			if compatible(want[i], got[j]) {
 				if s := match(i, j); !better(best, s) {
 					best = s
 				}
@@ -410,7 +431,7 @@ func align(want []transition, got []delivery, exempt func(transition) bool) alig
 		case j == m:
 			res.unmatched = append(res.unmatched, i)
 			i++
-		case want[i].Kind == got[j].Kind && dp[i][j] == match(i, j):
+		case compatible(want[i], got[j]) && dp[i][j] == match(i, j):
 			res.matched++
 			res.pairs = append(res.pairs, [2]int{i, j})
 			if got[j].Synthetic {

@@ -135,27 +135,29 @@ func TestObserveDerivesTransitionsFromTheEngineTimes(t *testing.T) {
 }
 
 func TestCompareCountsReplaysAndUnexplainedDeliveries(t *testing.T) {
+	// c1 starts at 10 s, dies at 20 s, is destroyed at 30 s; c3 starts at 5 s
+	// and dies at 23 s, 2 s before run 1 of the daemon is killed (at 25 s).
 	truth := []*ctrTruth{{Engine: "p", ID: "c1", Timeline: trans("start die destroy")}, {Engine: "p", ID: "c3", Timeline: []transition{
-		{Kind: kindStart, Lo: at(5), Hi: at(5)}, {Kind: kindDie, Lo: at(12), Hi: at(12)}, // died 3 s before the kill
+		{Kind: kindStart, Lo: at(5), Hi: at(5)}, {Kind: kindDie, Lo: at(23), Hi: at(23)},
 	}}}
 	lines := []string{
-		"record e1 start c1 p 0 1 1 T05 OK",
-		"record e2 die c1 p 0 1 1 T10 FAIL",
-		"record e2 die c1 p 0 2 1 T10 OK",
-		"record e2 die c1 p 0 3 1 T10 OK", // a replay: another attempt
-		"record e2 die c1 p 0 1 2 T10 OK", // a replay: another run of the daemon
-		"record e2 die c1 p 0 1 2 T10 OK", // the same attempt twice, for an event before the crash
+		"record e1 start c1 p 0 1 1 T10 OK",
+		"record e2 die c1 p 0 1 1 T20 FAIL",
+		"record e2 die c1 p 0 2 1 T20 OK",
+		"record e2 die c1 p 0 3 1 T20 OK", // a replay: another attempt
+		"record e2 die c1 p 0 1 2 T20 OK", // a replay: another run of the daemon
+		"record e2 die c1 p 0 1 2 T20 OK", // the same attempt twice, for an event before the crash
 		"record e9 die c1 p 0 1 2 T20 OK", // a second die for one death: unexplained
 		"record f1 start c3 p 0 1 1 T05 OK",
-		"record f2 die c3 p 1 1 1 T10 OK", // synthesized by run 1, killed before its checkpoint
-		"record f3 die c3 p 1 1 2 T20 OK", // so run 2 synthesizes it again: a crash replay
+		"record f2 die c3 p 1 1 1 T23 OK", // synthesized by run 1, killed before its checkpoint
+		"record f3 die c3 p 1 1 2 T26 OK", // so run 2 synthesizes it again: a crash replay
 		"record e3 destroy c1 p 0 1 2 T30 OK",
 		"record e3 destroy c1 p 0 1 2 T30 OK", // the same attempt twice, after the crash: unexplained
 		"record e4 start c2 p 0 1 1 T05 OK",   // a container the soak never made
 		"record torn line",
 	}
 	for i, l := range lines {
-		for _, n := range []int{5, 10, 20, 30} {
+		for _, n := range []int{5, 10, 20, 23, 26, 30} {
 			l = strings.Replace(l, fmt.Sprintf("T%02d", n), ts(n), 1)
 		}
 		lines[i] = l
@@ -164,7 +166,7 @@ func TestCompareCountsReplaysAndUnexplainedDeliveries(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	kills := []time.Time{at(15)} // run 1 was killed at 15 s
+	kills := []time.Time{at(25)} // run 1 was killed at 25 s
 	reps, problems, notes := compare([]string{"record"}, truth, recs, nil, kills, 3*time.Second)
 	got := *reps["record"]
 	want := ruleReport{Expected: 5, Delivered: 5, Synthesized: 1, Replays: 2, CrashReplays: 2, Unexplained: 3, FailedAttempts: 1}
@@ -184,5 +186,28 @@ func TestWindowsExemptOnlyTheirEngine(t *testing.T) {
 	}
 	if len(windowsOf("p", transition{Lo: at(26), Hi: at(30)}, w)) != 0 || len(windowsOf("p", transition{Lo: at(10), Hi: at(15)}, w)) != 1 {
 		t.Error("window bounds")
+	}
+}
+
+// A real event can only be the transition stamped at its time, and a
+// synthesized one only a transition that happened before it was noticed: a
+// delivery never stands in for a transition far from it.
+func TestAlignMatchesByTime(t *testing.T) {
+	tr := func(k string, s int) transition { return transition{Kind: k, Lo: at(s), Hi: at(s)} }
+	want := []transition{tr("start", 10), tr("die", 20), tr("start", 21), tr("die", 30), tr("start", 40), tr("die", 50)}
+	got := []delivery{
+		{Kind: "start", Time: at(10)},
+		{Kind: "die", Synthetic: true, Time: at(31)},
+		{Kind: "start", Time: at(40)},
+		{Kind: "die", Synthetic: true, Time: at(51)},
+		{Kind: "die", Synthetic: true, Time: at(52)}, // the same death, synthesized again
+	}
+	exempt := func(t transition) bool { return t.Lo.Equal(at(20)) || t.Lo.Equal(at(21)) }
+	res := align(want, got, exempt)
+	if res.matched != 4 || !reflect.DeepEqual(res.unmatched, []int{1, 2}) || !reflect.DeepEqual(res.extra, []int{4}) {
+		t.Errorf("align = %+v, want 4 matched, the exempt pair unmatched and the last die extra", res)
+	}
+	if compatible(tr("start", 21), got[2]) || !compatible(tr("die", 20), got[1]) || compatible(tr("die", 60), got[3]) {
+		t.Error("compatible")
 	}
 }

@@ -70,7 +70,14 @@ func main() {
 	flag.StringVar(&c.slowURL, "slow-url", "", "slow mode: an engine URL to use instead of the soak's engines (e.g. hack/fakeengine)")
 	flag.StringVar(&c.slowAction, "slow-action", "kill", "slow mode: kill (docker kill -s USR1) or rename (cheaper for the engine)")
 	flag.StringVar(&c.slowStats, "slow-stats", "", "slow mode: a hack/fakeengine /fake/stats URL, for the events the engine dropped")
+	reanalyze := flag.String("reanalyze", "", "compare again the ledger of an earlier chaos soak's work directory (report.json, truth.json, ledger.txt), with this version of the comparison, and print the counts")
 	flag.Parse()
+	if *reanalyze != "" {
+		if err := reanalyzeDir(*reanalyze, c.checkpointSlack); err != nil {
+			log.Fatal(err)
+		}
+		return
+	}
 	if c.daemonBin == "" {
 		log.Fatal("soak: -daemon is required")
 	}

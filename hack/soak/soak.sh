@@ -24,6 +24,12 @@ if ! command -v go >/dev/null 2>&1 && [[ -x /usr/local/go/bin/go ]]; then
 	export PATH=/usr/local/go/bin:$PATH
 fi
 export EVENTSD_ENGINES_DIR=${SOAK_ENGINES_DIR:-/tmp/eventsd-soak}
+# One soak at a time on these engines: another one would kill and remove them.
+exec 8>"$EVENTSD_ENGINES_DIR.lock"
+if ! flock -n 8; then
+	echo "soak.sh: another soak uses $EVENTSD_ENGINES_DIR (lock $EVENTSD_ENGINES_DIR.lock)" >&2
+	exit 2
+fi
 WORK=${SOAK_WORK:-$(mktemp -d /tmp/eventsd-soak-work.XXXXXX)}
 mkdir -p "$WORK"
 

@@ -18,6 +18,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -26,6 +27,26 @@ import (
 
 // enginesDir is where the soak's engines live, apart from the test engines.
 const enginesDir = "/tmp/eventsd-soak-ci"
+
+// lockSoak waits until no other run of this test on the machine uses the
+// engines s, t and u (two runs would kill and remove each other's engines),
+// and holds them until the test ends.
+func lockSoak(t *testing.T) {
+	t.Helper()
+	f, err := os.OpenFile(enginesDir+".lock", os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		t.Fatalf("lock %s: %v", f.Name(), err)
+	}
+	if waited := time.Since(start); waited > time.Second {
+		t.Logf("waited %v for another soak on this machine", waited.Round(time.Second))
+	}
+	t.Cleanup(func() { f.Close() }) // closing releases the lock
+}
 
 // report is the part of hack/soak's JSON report the test reads.
 type report struct {
@@ -62,6 +83,7 @@ func TestShortChaosSoak(t *testing.T) {
 		t.Fatal(err)
 	}
 	enginectl := filepath.Join(root, "hack", "engines.sh")
+	lockSoak(t)
 	bin := t.TempDir()
 	// The work directory (ledger, daemon logs, report) is kept when the test fails.
 	work, err := os.MkdirTemp("", "eventsd-soak-ci-work")
@@ -114,8 +136,8 @@ func TestShortChaosSoak(t *testing.T) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, filepath.Join(bin, "soak"),
 		"-engines-dir", enginesDir, "-daemon", filepath.Join(bin, "docker-eventsd"), "-work", work, "-report", reportPath,
-		"-duration", "50s", "-action-every", "500ms", "-engine-kill-every", "12s", "-engine-down-max", "5s",
-		"-daemon-kill-every", "22s", "-fault-every", "3s", "-fault-max", "3s", "-settle", "40s")
+		"-duration", "45s", "-action-every", "500ms", "-engine-kill-every", "10s", "-engine-down-max", "5s",
+		"-daemon-kill-every", "20s", "-fault-every", "3s", "-fault-max", "3s", "-settle", "40s")
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	start := time.Now()
