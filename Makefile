@@ -7,7 +7,7 @@ BIN := bin/docker-eventsd
 # Extra arguments for hack/test.sh, e.g. make test ARGS='-run TestFoo -v'
 ARGS ?=
 
-.PHONY: all build test vet fmt engines-up engines-down demo clean
+.PHONY: all build test vet fmt engines-up engines-down demo image clean
 
 all: build
 
@@ -33,6 +33,10 @@ engines-down:
 
 demo: build
 	hack/demo.sh
+
+# The container image (hack/image.sh), offline, on the engine of DOCKER_HOST.
+image:
+	hack/image.sh
 
 clean:
 	rm -rf bin
