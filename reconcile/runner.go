@@ -1,7 +1,6 @@
 package reconcile
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -91,20 +90,24 @@ type Options struct {
 // zero value is not usable, call NewRunner.
 type Runner struct {
 	shell     string
-	maxOutput int
 	waitDelay time.Duration
-	groups    groups
+	// rings holds the output buffers, Options.MaxOutput bytes each, reused
+	// from one run to the next.
+	rings  *ringPool
+	groups groups
 }
 
 // NewRunner returns a Runner configured by opts, with defaults filled in.
 func NewRunner(opts Options) *Runner {
-	r := &Runner{shell: opts.Shell, maxOutput: opts.MaxOutput, waitDelay: opts.WaitDelay}
+	r := &Runner{shell: opts.Shell, waitDelay: opts.WaitDelay}
 	if r.shell == "" {
 		r.shell = DefaultShell
 	}
-	if r.maxOutput <= 0 {
-		r.maxOutput = DefaultMaxOutput
+	maxOutput := opts.MaxOutput
+	if maxOutput <= 0 {
+		maxOutput = DefaultMaxOutput
 	}
+	r.rings = newRingPool(maxOutput)
 	if r.waitDelay <= 0 {
 		r.waitDelay = DefaultWaitDelay
 	}
@@ -128,26 +131,38 @@ func (r *Runner) Run(ctx context.Context, cmd Command) (Result, error) {
 		grace = DefaultGrace
 	}
 
-	stdout, stderr := newTailBuffer(r.maxOutput), newTailBuffer(r.maxOutput)
+	stdout, stderr := newTailBuffer(r.rings), newTailBuffer(r.rings)
+	// The drains have ended on every path below: nothing writes to them any
+	// more.
+	defer stdout.release()
+	defer stderr.release()
+	p, err := openPipes(cmd.Stdin)
+	if err != nil {
+		return res, fmt.Errorf("start handler: %w", err)
+	}
 	c := exec.Command(r.shell, "-c", cmd.Script)
 	c.Env = cmd.Env
 	if c.Env == nil {
 		c.Env = []string{} // nil would make os/exec inherit the daemon's
 	}
 	c.Dir = cmd.Dir
-	if len(cmd.Stdin) > 0 {
-		// os/exec copies it from a goroutine and ignores EPIPE.
-		c.Stdin = bytes.NewReader(cmd.Stdin)
+	if p.stdin != nil {
+		c.Stdin = p.stdin
 	}
-	c.Stdout, c.Stderr = stdout, stderr
+	c.Stdout, c.Stderr = p.stdout, p.stderr
 	c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Bounds os/exec's copy of a stdin too large for the pipe, if any.
 	c.WaitDelay = r.waitDelay
 
 	start := time.Now()
-	if err := c.Start(); err != nil {
+	err = c.Start()
+	p.closeChild()
+	if err != nil {
+		p.closeParent()
 		res.Duration = time.Since(start)
 		return res, fmt.Errorf("start handler: %w", err)
 	}
+	drained := p.drain(&stdout, &stderr)
 	res.PID = c.Process.Pid
 	g := r.groups.add(c.Process.Pid)
 
@@ -180,6 +195,9 @@ func (r *Runner) Run(ctx context.Context, cmd Command) (Result, error) {
 	if r.groups.remove(g) {
 		res.Killed = true
 	}
+	// The shell is reaped (and after a stop its group swept): the output
+	// ends when its last writer does, or is cut after the wait delay.
+	p.await(drained, r.waitDelay)
 
 	res.Duration = time.Since(start)
 	res.Stdout, res.Stderr = stdout.Bytes(), stderr.Bytes()

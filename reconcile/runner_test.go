@@ -152,6 +152,9 @@ func TestRunStdin(t *testing.T) {
 		{name: "not read, slow exit", script: "sleep 0.2", stdin: big},
 		{name: "partly read", script: "head -c 5", stdin: big, wantStdout: "xxxxx"},
 		{name: "none is eof", script: "cat; echo done", wantStdout: "done\n"},
+		// Written into the pipe before the start, or copied while it runs.
+		{name: "fills the pipe exactly", script: "wc -c", stdin: bytes.Repeat([]byte("y"), stdinInPipe), wantStdout: "4096\n"},
+		{name: "one byte more than the pipe", script: "wc -c", stdin: bytes.Repeat([]byte("y"), stdinInPipe+1), wantStdout: "4097\n"},
 	}
 	r := NewRunner(Options{})
 	for _, tt := range tests {
@@ -167,6 +170,41 @@ func TestRunStdin(t *testing.T) {
 				t.Errorf("stdout = %q, want %q", got, tt.wantStdout)
 			}
 		})
+	}
+}
+
+// TestRunLeavesNoFileOpen checks that the pipes of every kind of run, started
+// or not, are all closed in the daemon afterwards.
+func TestRunLeavesNoFileOpen(t *testing.T) {
+	openFiles := func() int {
+		ents, err := os.ReadDir("/proc/self/fd")
+		if err != nil {
+			t.Skipf("no /proc/self/fd: %v", err)
+		}
+		return len(ents)
+	}
+	r := NewRunner(Options{WaitDelay: 100 * time.Millisecond})
+	missing := NewRunner(Options{Shell: "/no/such/shell"})
+	ctx := context.Background()
+	runs := []func(){
+		func() { _, _ = r.Run(ctx, Command{Script: "true", Env: pathEnv()}) },
+		func() { _, _ = r.Run(ctx, Command{Script: "cat; exit 3", Env: pathEnv(), Stdin: []byte("in\n")}) },
+		func() {
+			_, _ = r.Run(ctx, Command{Script: "echo out; echo err >&2", Env: pathEnv(), Stdin: bytes.Repeat([]byte("z"), 1<<17)})
+		},
+		func() {
+			_, _ = r.Run(ctx, Command{Script: "sleep 10", Env: pathEnv(), Timeout: 50 * time.Millisecond, Grace: 50 * time.Millisecond})
+		},
+		func() { _, _ = missing.Run(ctx, Command{Script: "true", Stdin: []byte("in")}) },
+	}
+	before := openFiles()
+	for range 5 {
+		for _, run := range runs {
+			run()
+		}
+	}
+	if after := openFiles(); after > before {
+		t.Errorf("%d files open after the runs, %d before", after, before)
 	}
 }
 
