@@ -106,6 +106,11 @@ type Controller struct {
 	// engine replays events handled just before a crash, and their deliveries
 	// are pending already.
 	recovered recoveredSet
+	// uncaughtV is the V-level of the "Uncaught event" line: 0 (info) when
+	// the config has no rules at all, so that the daemon logs every event as
+	// the 2014 original did; 1 (debug, -v 1) otherwise, when an event that no
+	// rule wants is noise, and logging it would cost more than handling it.
+	uncaughtV int
 
 	// log is the logger of Handle, set by Run; it discards until then.
 	log atomic.Pointer[logr.Logger]
@@ -155,6 +160,9 @@ func New(opts Options) *Controller {
 	}
 	if c.clock == nil {
 		c.clock = clock.RealClock{}
+	}
+	if len(opts.Config.Rules) > 0 || len(opts.Config.StateRules) > 0 {
+		c.uncaughtV = 1
 	}
 	log := opts.Logger
 	if log.GetSink() == nil {
@@ -217,7 +225,10 @@ func (c *Controller) Handle(ev *informer.Event) {
 		}
 	}
 	if !matched {
-		log.Info("Uncaught event", "type", ev.Kind(), "engine", ev.Engine, "url", c.engineURL(ev.Engine), "container", containerName(ev))
+		// Checked first: building the key/values costs more than matching.
+		if l := log.V(c.uncaughtV); l.Enabled() {
+			l.Info("Uncaught event", "type", ev.Kind(), "engine", ev.Engine, "url", c.engineURL(ev.Engine), "container", containerName(ev))
+		}
 	}
 }
 

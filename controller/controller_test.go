@@ -60,25 +60,43 @@ func TestEveryMatchingRuleRunsOnItsOwn(t *testing.T) {
 	}
 }
 
+// TestUncaughtEventIsLogged checks the level of the "Uncaught event" line:
+// info when the config has no rules (the daemon then logs every event, as the
+// 2014 original did), debug (-v 1) when it has some.
 func TestUncaughtEventIsLogged(t *testing.T) {
-	h := newHarness(t, localConfig(config.Rule{Types: []string{"die"}, Command: "x"}), nil, 1)
-	h.start()
-	h.c.Handle(start("web1", "ev1"))
-	h.c.Handle(engineEvent("local", informer.ActionEngineDown))
-	got := h.waitLog("Uncaught event", 2)
-	want := []map[string]any{
-		{"type": "start", "engine": "local", "url": "unix:///var/run/docker.sock", "container": "web1"},
-		{"type": "engine_down", "engine": "local", "url": "unix:///var/run/docker.sock", "container": ""},
+	tests := []struct {
+		name      string
+		rules     []config.Rule
+		wantLevel int
+	}{
+		{name: "no rules: info", wantLevel: 0},
+		{name: "rules: debug", rules: []config.Rule{{Types: []string{"die"}, Command: "x"}}, wantLevel: 1},
 	}
-	for i, w := range want {
-		for k, v := range w {
-			if got[i].Values[k] != v {
-				t.Errorf("line %d: %s=%v, want %v (%v)", i, k, got[i].Values[k], v, got[i])
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, localConfig(tt.rules...), nil, 1)
+			h.start()
+			h.c.Handle(start("web1", "ev1"))
+			h.c.Handle(engineEvent("local", informer.ActionEngineDown))
+			got := h.waitLog("Uncaught event", 2)
+			want := []map[string]any{
+				{"type": "start", "engine": "local", "url": "unix:///var/run/docker.sock", "container": "web1"},
+				{"type": "engine_down", "engine": "local", "url": "unix:///var/run/docker.sock", "container": ""},
 			}
-		}
-	}
-	if n := h.c.Pending(); n != 0 {
-		t.Errorf("Pending() = %d, want 0", n)
+			for i, w := range want {
+				if got[i].Level != tt.wantLevel {
+					t.Errorf("line %d: V(%d), want V(%d) (%v)", i, got[i].Level, tt.wantLevel, got[i])
+				}
+				for k, v := range w {
+					if got[i].Values[k] != v {
+						t.Errorf("line %d: %s=%v, want %v (%v)", i, k, got[i].Values[k], v, got[i])
+					}
+				}
+			}
+			if n := h.c.Pending(); n != 0 {
+				t.Errorf("Pending() = %d, want 0", n)
+			}
+		})
 	}
 }
 
