@@ -25,6 +25,7 @@ func runDaemon(parent context.Context, f *runFlags) error {
 		return err
 	}
 	defer flush()
+	followLiveHeap(log)
 	if f.workers < 1 {
 		return fmt.Errorf("--workers %d: must be at least 1", f.workers)
 	}
