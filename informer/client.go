@@ -9,6 +9,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 
 	"github.com/samalba/docker-eventsd/config"
@@ -23,10 +24,41 @@ type Client interface {
 	ContainerInspect(ctx context.Context, id string, opts client.ContainerInspectOptions) (client.ContainerInspectResult, error)
 }
 
-// NewClient returns a Docker client for one engine of the config. The client has no
-// overall request timeout (it would cut the event stream); callers bound each call
-// with a context instead. The API version is negotiated on the first request.
-func NewClient(e config.Engine) (*client.Client, error) {
+// userAgent is the User-Agent of every request to the engines.
+const userAgent = "docker-eventsd"
+
+// EngineClient is the Client of one engine: the Docker client, with the
+// event stream on a connection of its own (see eventStream) and container
+// lists that share their repeated strings.
+type EngineClient struct {
+	*client.Client
+	// stream serves Events; nil when the Docker client's must (see
+	// newEventStream).
+	stream *eventStream
+}
+
+var _ Client = (*EngineClient)(nil)
+
+// Transport buffers of the connections used for pings, lists and inspects
+// (the event stream has its own): requests are a few hundred bytes, and
+// answers are read as they come.
+//
+// Without TLS, these connections are not kept between requests: one kept
+// idle between two heartbeats costs two goroutines (12 KiB of stack) and its
+// buffers, for each engine, to save a TCP handshake every few seconds. The
+// engine closes the connection after answering, so the TIME_WAIT is
+// on its side. With TLS the handshake costs more than the connection: it is
+// kept.
+const (
+	apiReadBuffer  = 1 << 10
+	apiWriteBuffer = 512
+)
+
+// NewClient returns a client for one engine of the config. The client has no
+// overall request timeout (it would cut the event stream); callers bound each
+// call with a context instead. The API version is negotiated on the first
+// request.
+func NewClient(e config.Engine) (*EngineClient, error) {
 	host := e.URL
 	// The Docker client knows tcp:// and unix://; accept http(s):// as tcp://.
 	for _, p := range []string{"http://", "https://"} {
@@ -34,22 +66,77 @@ func NewClient(e config.Engine) (*client.Client, error) {
 			host = "tcp://" + strings.TrimPrefix(host, p)
 		}
 	}
-	opts := []client.Opt{}
+	// The client configures (a clone of) this transport for the host. The
+	// empty TLSNextProto keeps HTTP/2 off, as the client's own transport.
+	tr := &http.Transport{
+		ReadBufferSize: apiReadBuffer, WriteBufferSize: apiWriteBuffer,
+		TLSNextProto:      map[string]func(string, *tls.Conn) http.RoundTripper{},
+		DisableKeepAlives: true,
+	}
+	var tlsConfig *tls.Config
+	opts := []client.Opt{client.WithScheme("http")}
 	if e.TLS != nil {
-		tlsConfig, err := clientTLS(e.TLS)
-		if err != nil {
+		var err error
+		if tlsConfig, err = clientTLS(e.TLS); err != nil {
 			return nil, fmt.Errorf("engine %s: %w", e.Name, err)
 		}
-		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr = http.DefaultTransport.(*http.Transport).Clone()
+		tr.ReadBufferSize, tr.WriteBufferSize = apiReadBuffer, apiWriteBuffer
 		tr.TLSClientConfig = tlsConfig
-		opts = append(opts, client.WithHTTPClient(&http.Client{Transport: tr}), client.WithScheme("https"))
+		opts = []client.Opt{client.WithScheme("https")}
 	}
-	opts = append(opts, client.WithHost(host), client.WithUserAgent("docker-eventsd"))
+	opts = append(opts, client.WithHTTPClient(&http.Client{Transport: tr}), client.WithHost(host), client.WithUserAgent(userAgent))
 	c, err := client.New(opts...)
 	if err != nil {
 		return nil, fmt.Errorf("engine %s: %w", e.Name, err)
 	}
-	return c, nil
+	return &EngineClient{Client: c, stream: newEventStream(c, host, tlsConfig, http.ProxyFromEnvironment)}, nil
+}
+
+// Events streams the engine's events as the Docker client's Events does.
+func (c *EngineClient) Events(ctx context.Context, opts client.EventsListOptions) client.EventsResult {
+	if c.stream == nil || !plainTimestamp(opts.Since) || !plainTimestamp(opts.Until) {
+		return c.Client.Events(ctx, opts)
+	}
+	return c.stream.events(ctx, opts)
+}
+
+// ContainerList lists containers as the Docker client does, and makes the
+// strings that repeat from one container to the next (label keys and values,
+// images, states) share their memory: the cache keeps them for as long as the
+// containers live.
+func (c *EngineClient) ContainerList(ctx context.Context, opts client.ContainerListOptions) (client.ContainerListResult, error) {
+	res, err := c.Client.ContainerList(ctx, opts)
+	if err == nil {
+		shareStrings(res.Items)
+	}
+	return res, err
+}
+
+// shareStrings replaces equal strings of the items by one of them.
+func shareStrings(items []container.Summary) {
+	seen := make(map[string]string)
+	in := func(s string) string {
+		if t, ok := seen[s]; ok {
+			return t
+		}
+		seen[s] = s
+		return s
+	}
+	for i := range items {
+		it := &items[i]
+		it.Image = in(it.Image)
+		it.State = container.ContainerState(in(string(it.State)))
+		if len(it.Labels) == 0 {
+			continue
+		}
+		// Keys cannot be replaced in place: the map is rebuilt, at its size.
+		m := make(map[string]string, len(it.Labels))
+		for k, v := range it.Labels {
+			m[in(k)] = in(v)
+		}
+		it.Labels = m
+	}
 }
 
 // clientTLS builds the TLS configuration of an engine from its files.
