@@ -5,9 +5,11 @@
 // The file holds:
 //
 //   - per engine, an informer.Checkpoint: the TimeNano of the newest event
-//     whose handling finished, the last events within the replay margin, and
-//     the containers as those events left them. A restarted informer replays
-//     from there and diffs its first list against those containers;
+//     whose handling finished, the last events within the replay margin, the
+//     engine time to replay from when no event was ever seen, the containers
+//     as those events left them, and their ledger (what was known of their
+//     runs). A restarted informer replays from there and diffs its first list
+//     against those containers;
 //   - the journal of pending deliveries: each delivery the controller accepted
 //     and that has not succeeded or been given up yet, keyed by a sequence
 //     number (their order), with its event (and so its EVENT_ID) and the

@@ -87,6 +87,9 @@ func TestStoreRoundTripsCheckpointsJournalAndStateRules(t *testing.T) {
 		Containers: []*informer.Container{{ID: "c1", Engine: "a", Name: "db", Image: "mysql",
 			Labels: map[string]string{"role": "master"}, State: informer.StateExited, ExitCode: 137,
 			Created: time.Unix(1700000000, 0).UTC()}},
+		// The replay point of a quiet engine and the containers' ledger.
+		ReplayFrom: 1700000000100000000,
+		Ledger:     map[string]informer.Ledger{"c1": {Mark: 1700000000123456789, StartedAt: 1699999999000000001}},
 	}
 	src := &source{name: "a"}
 	src.set(cp)

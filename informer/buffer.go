@@ -3,6 +3,7 @@ package informer
 import (
 	"context"
 	"sync"
+	"time"
 
 	"github.com/moby/moby/api/types/events"
 )
@@ -61,6 +62,13 @@ func (b *buffer) drain(into []events.Message) []events.Message {
 // It returns the stream's error once the stream ended and everything was taken, or
 // ctx's error.
 func (b *buffer) take(ctx context.Context, into []events.Message) ([]events.Message, error) {
+	into, _, err := b.takeOr(ctx, into, nil)
+	return into, err
+}
+
+// takeOr is take, except that it also returns, with due set and maybe no
+// messages, when wake fires first (a nil wake never does).
+func (b *buffer) takeOr(ctx context.Context, into []events.Message, wake <-chan time.Time) (_ []events.Message, due bool, _ error) {
 	for {
 		b.mu.Lock()
 		if len(b.items) > 0 {
@@ -68,17 +76,19 @@ func (b *buffer) take(ctx context.Context, into []events.Message) ([]events.Mess
 			clear(b.items)
 			b.items = b.items[:0]
 			b.mu.Unlock()
-			return into, nil
+			return into, false, nil
 		}
 		closed, err := b.closed, b.err
 		b.mu.Unlock()
 		if closed {
-			return into[:0], err
+			return into[:0], false, err
 		}
 		select {
 		case <-b.ready:
+		case <-wake:
+			return into[:0], true, nil
 		case <-ctx.Done():
-			return into[:0], context.Cause(ctx)
+			return into[:0], false, context.Cause(ctx)
 		}
 	}
 }

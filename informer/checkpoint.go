@@ -16,16 +16,38 @@ type Checkpoint struct {
 	// LastSeen is the TimeNano of the newest streamed event that was handed
 	// to the Handler and whose Handle returned; 0 when none was.
 	LastSeen int64 `json:"lastSeen"`
-	// FirstSeen is the TimeNano of the first streamed event handled since the
-	// engine's first list was the baseline: older events were in that list,
-	// and a replay never starts before it.
+	// FirstSeen is the replay floor, an engine time (UnixNano): every event
+	// from it on was streamed since the engine's first list was the baseline,
+	// older events were in that list, and a replay never starts before it. It
+	// is where the first subscription replayed from (the engine's time read
+	// before it), or, when the engine could not tell its time, the TimeNano of
+	// the first streamed event handled. Used with LastSeen only.
 	FirstSeen int64 `json:"firstSeen,omitempty"`
 	// Recent are the streamed events handled within the replay margin before
 	// LastSeen: a resumed informer replays from there and drops these.
 	Recent []RecentEvent `json:"recent,omitempty"`
+	// ReplayFrom is an engine time (UnixNano, the engine's clock) up to which
+	// every event was handled or was in a list: a resumed informer that has no
+	// LastSeen replays from it. 0 when the engine could not tell its time.
+	ReplayFrom int64 `json:"replayFrom,omitempty"`
 	// Containers are the containers as the handled events (and lists) left
 	// them, sorted by ID.
 	Containers []*Container `json:"containers"`
+	// Ledger is what the daemon knew of the runs of Containers (by ID), which
+	// their JSON does not carry: a resumed informer finds the runs that began
+	// after it (see Container).
+	Ledger map[string]Ledger `json:"ledger,omitempty"`
+}
+
+// Ledger is what the daemon knows of a container's runs, in the engine's clock
+// (UnixNano; 0 when unknown).
+type Ledger struct {
+	// Mark is a time up to which every start and die of the container is
+	// known: a run that began after it was not seen.
+	Mark int64 `json:"mark,omitempty"`
+	// StartedAt is the engine's StartedAt of the container's current (or last)
+	// run, when an inspect told it.
+	StartedAt int64 `json:"startedAt,omitempty"`
 }
 
 // RecentEvent identifies a streamed event for deduplication after a resume.
@@ -50,11 +72,34 @@ type durable struct {
 	ready bool
 	// version counts the changes, so that a checkpointer can skip an engine
 	// where nothing happened.
-	version    uint64
-	lastSeen   int64
-	firstSeen  int64
-	recent     []RecentEvent
-	containers map[string]*Container
+	version     uint64
+	lastSeen    int64
+	firstSeen   int64
+	replayPoint int64
+	recent      []RecentEvent
+	containers  map[string]*Container
+}
+
+// setReplayPoint records the informer's replay point (see Informer.replayPoint):
+// every event before it was handled.
+func (d *durable) setReplayPoint(t int64) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if t > d.replayPoint {
+		d.replayPoint = t
+		d.version++
+	}
+}
+
+// setFirstSeen records the informer's replay floor (see Informer.firstSeen)
+// when there is none yet.
+func (d *durable) setFirstSeen(t int64) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.firstSeen == 0 {
+		d.firstSeen = t
+		d.version++
+	}
 }
 
 // durableHandler hands each event to the real handler, then records it.
@@ -141,6 +186,8 @@ func (inf *Informer) resume(cp *Checkpoint) {
 		if ct.Labels == nil {
 			ct.Labels = map[string]string{}
 		}
+		l := cp.Ledger[ct.ID]
+		ct.mark, ct.startedAt = l.Mark, l.StartedAt
 		inf.cache.set(&ct)
 	}
 	inf.seeded = true
@@ -150,12 +197,22 @@ func (inf *Informer) resume(cp *Checkpoint) {
 		// events before FirstSeen were in the baseline list.
 		inf.firstSeen = max(cp.LastSeen-int64(replayMargin), cp.FirstSeen)
 	}
+	inf.replayPoint = cp.ReplayFrom
 	for _, r := range cp.Recent {
-		inf.dedup.seen(eventKey{timeNano: r.TimeNano, id: r.ActorID, action: r.Action})
+		k := eventKey{timeNano: r.TimeNano, id: r.ActorID, action: r.Action}
+		inf.dedup.seen(k)
+		if r.TimeNano == cp.LastSeen {
+			inf.anchor = k
+		}
 	}
 	d := inf.durable
 	d.reset(inf.cache)
-	d.lastSeen, d.firstSeen = cp.LastSeen, cp.FirstSeen
+	d.lastSeen, d.replayPoint = cp.LastSeen, cp.ReplayFrom
+	if cp.LastSeen > 0 {
+		d.firstSeen = cp.FirstSeen
+	}
+	// Else the floor is where this run first replays from (see session),
+	// as for the informer.
 	d.recent = append([]RecentEvent(nil), cp.Recent...)
 }
 
@@ -197,10 +254,16 @@ func (inf *Informer) Checkpoint() (*Checkpoint, uint64) {
 		d.mu.Unlock()
 		return nil, 0
 	}
-	cp := &Checkpoint{URL: inf.opts.URL, LastSeen: d.lastSeen, FirstSeen: d.firstSeen, Recent: d.recentLocked()}
+	cp := &Checkpoint{URL: inf.opts.URL, LastSeen: d.lastSeen, FirstSeen: d.firstSeen, Recent: d.recentLocked(), ReplayFrom: d.replayPoint}
 	cp.Containers = make([]*Container, 0, len(d.containers))
 	for _, c := range d.containers {
 		cp.Containers = append(cp.Containers, c)
+		if c.mark != 0 || c.startedAt != 0 {
+			if cp.Ledger == nil {
+				cp.Ledger = make(map[string]Ledger, len(d.containers))
+			}
+			cp.Ledger[c.ID] = Ledger{Mark: c.mark, StartedAt: c.startedAt}
+		}
 	}
 	version := d.version
 	d.mu.Unlock()

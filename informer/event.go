@@ -24,7 +24,9 @@ const (
 // and back unchanged (the controller journals pending deliveries with it).
 type Event struct {
 	// ID identifies the event: the same for every attempt of every delivery of it,
-	// and the same if the engine replays it. See MakeID.
+	// and the same if the engine replays it (see MakeID), or, for a synthesized
+	// one, if the informer synthesizes it again from the same knowledge (see
+	// syntheticID).
 	ID string `json:"id"`
 	// Engine is the engine's name from the config.
 	Engine string `json:"engine"`
@@ -85,6 +87,50 @@ func MakeID(engine string, timeNano int64, actorID, action string, synthetic boo
 	return hex.EncodeToString(sum[:12])
 }
 
+// What a synthesized transition's ID is derived from (see syntheticID).
+const (
+	// basisStarted: the engine's StartedAt of the run the transition begins or
+	// ends, as an inspect gave it.
+	basisStarted = 's'
+	// basisFinished: the engine's FinishedAt of a run that began and ended unseen.
+	basisFinished = 'f'
+	// basisMark: the container's ledger mark before the transition (see
+	// Container.mark): "the first such transition after what was known then".
+	basisMark = 'm'
+	// basisEvent: the TimeNano of the streamed event that proved the transition.
+	basisEvent = 'e'
+	// basisSeen: the newest event the informer had handed on, when nothing
+	// about the container itself tells its runs apart.
+	basisSeen = 'l'
+	// basisOnce: a transition that happens once in a container's life: its
+	// destroy (value 0), or what it went through before the informer first
+	// knew it (value its creation time).
+	basisOnce = 'o'
+)
+
+// syntheticID returns the ID of a transition the informer synthesized: a hash of
+// the engine, the container, the action, and what identifies the transition in
+// the engine's own records (kind is one of the basis constants, value its time in
+// the engine's clock). It never depends on when the daemon noticed the
+// transition, so the same transition synthesized again from the same knowledge
+// (a restart of the daemon from the same checkpoint) has the same ID, and another
+// run of the container (a restart) has another one. The synthetic marker keeps
+// it apart from any real event's ID.
+func syntheticID(engine, containerID, action string, kind byte, value int64) string {
+	var buf [192]byte
+	b := append(buf[:0], engine...)
+	b = append(b, 0)
+	b = append(b, kind)
+	b = strconv.AppendInt(b, value, 10)
+	b = append(b, 0)
+	b = append(b, containerID...)
+	b = append(b, 0)
+	b = append(b, action...)
+	b = append(b, 0, 's', 'y', 'n')
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:12])
+}
+
 // Container states as Docker reports them in State, plus StateGone for a destroyed one.
 const (
 	StateCreated    = "created"
@@ -113,6 +159,18 @@ type Container struct {
 	ExitCode int `json:"exitCode"`
 	// Created is when the container was created (zero when unknown).
 	Created time.Time `json:"created"`
+
+	// The container's ledger, in the engine's clock (UnixNano), kept out of the
+	// JSON that handlers and state rules see (a Checkpoint carries it as Ledger).
+	//
+	// mark is a time up to which every start and die of the container is
+	// reflected in this value: the TimeNano of the last event applied to it,
+	// or the engine's time just after the list it was taken from. A run whose
+	// StartedAt (or FinishedAt) is later than mark was not seen. 0: unknown.
+	mark int64
+	// startedAt is the engine's StartedAt of the run this value is in (or
+	// ended), when an inspect told it; 0 when unknown.
+	startedAt int64
 }
 
 // Running reports whether the container's processes run (running, paused or restarting

@@ -28,8 +28,18 @@ const (
 	// to replay from: events are stamped before a lock and published after it, so one
 	// stamped a little earlier than the last seen may not have been delivered yet.
 	replayMargin = 100 * time.Millisecond
-	// callTimeout bounds a ContainerList or ContainerInspect call.
+	// callTimeout bounds a ContainerList, ContainerInspect or Info call.
 	callTimeout = 30 * time.Second
+	// pingsPerHeartbeat is the most pings the heartbeat sends per Heartbeat, on
+	// an engine that answers at once and streams nothing: it bounds how often
+	// it pings when HeartbeatTimeout is close to (or above) Heartbeat.
+	pingsPerHeartbeat = 5
+	// replayPointDelay is how long a session must have been in sync before the
+	// engine time read after its list becomes the point the next session replays
+	// from (when no event was seen): by then, what the engine replayed to this
+	// session has arrived and been handed on, and any event stamped before that
+	// time that this session did not get was published before it subscribed.
+	replayPointDelay = time.Second
 )
 
 // Options configure an Informer.
@@ -42,9 +52,17 @@ type Options struct {
 	Client Client
 	// Handler receives every event, in order.
 	Handler Handler
-	// Heartbeat is the interval between pings (DefaultHeartbeat when 0).
+	// Heartbeat is the longest the engine may go without a sign of life (an
+	// answered ping, or an event on the stream) before the session is ended as
+	// an outage (DefaultHeartbeat when 0). The heartbeat pings the engine once
+	// it has been quiet for Heartbeat - HeartbeatTimeout, so that a ping that
+	// times out does so by Heartbeat; but never more often than
+	// pingsPerHeartbeat times per Heartbeat: when HeartbeatTimeout is above
+	// 4/5 of Heartbeat, an outage is declared up to Heartbeat/5 +
+	// HeartbeatTimeout after the last sign of life.
 	Heartbeat time.Duration
-	// HeartbeatTimeout bounds each ping (DefaultHeartbeatTimeout when 0).
+	// HeartbeatTimeout bounds each ping (DefaultHeartbeatTimeout when 0): a
+	// slower answer is a failed ping. Keep it below Heartbeat.
 	HeartbeatTimeout time.Duration
 	// MinBackoff and MaxBackoff bound the jittered exponential wait between reconnects.
 	MinBackoff, MaxBackoff time.Duration
@@ -68,9 +86,28 @@ type Informer struct {
 
 	// lastSeen is the TimeNano of the newest event handed on; a reconnect replays from it.
 	lastSeen int64
-	// firstSeen is the TimeNano of the first event ever received: a replay never
-	// starts before it, since older events predate the first subscription and are
-	// covered by the first list.
+	// anchor is the key of that newest event. When a replay brings it back, the
+	// engine's ring still held it, and so every event after it: the replay closed
+	// the gap, and the relist need not inspect anything (anchorReplayed).
+	anchor         eventKey
+	anchorReplayed bool
+	// replayPoint is an engine time (UnixNano) up to which every event was handed
+	// on or was in a first list: the engine's time read before the first
+	// subscription (see watchFrom), then the one read after a list once its
+	// session had been in sync for replayPointDelay. A session replays from it
+	// when no event was ever seen (lastSeen is 0). 0: unknown.
+	replayPoint int64
+	// listedAt is the engine's time just after the current session's list, 0 when
+	// the engine cannot tell it (see EngineClock).
+	listedAt int64
+	// clockWarned is set once the lack of an engine clock was logged.
+	clockWarned bool
+	// firstSeen is the replay floor: the engine time from which every event
+	// reached the informer, older ones being covered by the first list. It is
+	// the since of the first subscription that had one (the engine's time read
+	// before it, or a resumed replay point), else, when the engine cannot tell
+	// its time, the TimeNano of the first event received. A replay never starts
+	// before it: an older event would be handed on over a list that shows it.
 	firstSeen int64
 	// synced is true once a first list was loaded: later lists are diffed against the
 	// cache to synthesize what was missed.
@@ -249,25 +286,48 @@ func (inf *Informer) session(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", errHeartbeat, err)
 	}
+	life := newLiveness()
 
 	// The heartbeat runs before subscribing: an engine that accepts and never answers
 	// would otherwise hold Events forever.
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		inf.heartbeat(sctx, cancel)
+		inf.heartbeat(sctx, cancel, life)
 	}()
 
-	opts := client.EventsListOptions{Filters: inf.filters()}
-	if inf.lastSeen != 0 {
-		opts.Since = formatSince(max(inf.lastSeen-int64(replayMargin), inf.firstSeen))
+	// Without a point to replay from (the engine's first session, nothing
+	// seen, no checkpoint), the subscription starts from the engine's time read
+	// now: dockerd answers GET /events before it subscribes, and the list is
+	// sent as soon as the answer comes, so without since an event that happens
+	// after the list was answered and before the subscription exists would be
+	// in neither.
+	opts := client.EventsListOptions{Filters: inf.filters(), Since: inf.since()}
+	clockAfterList := true
+	if opts.Since == "" {
+		from := inf.watchFrom(sctx)
+		if err := context.Cause(sctx); err != nil {
+			return err
+		}
+		if from != 0 {
+			opts.Since = formatSince(from)
+		}
+		// An engine that could not tell its time now is not asked again
+		// after the list: one /info per session.
+		clockAfterList = from != 0
 	}
+	if inf.lastSeen == 0 && inf.replayPoint != 0 {
+		// Every event from the replay point on reaches this session: it is
+		// the replay floor, unless an earlier subscription set one.
+		inf.setFirstSeen(inf.replayPoint)
+	}
+	inf.anchorReplayed = false
 	stream := inf.opts.Client.Events(sctx, opts)
 	buf := newBuffer()
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		read(sctx, stream, buf)
+		read(sctx, stream, buf, life)
 	}()
 
 	lctx, lcancel := context.WithTimeout(sctx, callTimeout)
@@ -280,6 +340,16 @@ func (inf *Informer) session(ctx context.Context) error {
 			return cause
 		}
 		return fmt.Errorf("list containers: %w", err)
+	}
+	// The engine's time just after the list: the list's containers are known up
+	// to it (their ledger), and, once this session has been in sync for a moment,
+	// the next one may replay from it.
+	inf.listedAt = 0
+	if clockAfterList {
+		inf.listedAt = inf.readEngineClock(sctx)
+	}
+	if err := context.Cause(sctx); err != nil {
+		return err
 	}
 	log.V(1).Info("Listed containers", "count", len(list.Items), "replayFrom", opts.Since)
 
@@ -294,11 +364,28 @@ func (inf *Informer) session(ctx context.Context) error {
 	}
 	log.Info("Engine in sync", "containers", inf.cache.Len())
 
+	var replayPointDue <-chan time.Time
+	if inf.listedAt != 0 {
+		t := time.NewTimer(replayPointDelay)
+		defer t.Stop()
+		replayPointDue = t.C
+	}
 	batch := make([]events.Message, 0, 64)
 	for {
-		batch, err = buf.take(sctx, batch)
+		var due bool
+		batch, due, err = buf.takeOr(sctx, batch, replayPointDue)
 		for i := range batch {
 			inf.apply(sctx, &batch[i], nil)
+		}
+		if due {
+			replayPointDue = nil
+			// What arrived meanwhile is handed on first: the replay point
+			// (and a checkpoint's) must never be ahead of what was handled.
+			batch = buf.drain(batch)
+			for i := range batch {
+				inf.apply(sctx, &batch[i], nil)
+			}
+			inf.setReplayPoint(inf.listedAt)
 		}
 		if err != nil {
 			if cause := context.Cause(sctx); cause != nil {
@@ -309,9 +396,61 @@ func (inf *Informer) session(ctx context.Context) error {
 	}
 }
 
-// heartbeat pings the engine every interval and cancels the session when a ping fails.
-func (inf *Informer) heartbeat(ctx context.Context, cancel context.CancelCauseFunc) {
-	t := time.NewTicker(inf.opts.Heartbeat)
+// since returns where a session asks the engine to replay from: just before the
+// newest event handed on, or, when none was ever seen, the replay point; "" when
+// there is none yet (see watchFrom).
+func (inf *Informer) since() string {
+	switch {
+	case inf.lastSeen != 0:
+		return formatSince(max(inf.lastSeen-int64(replayMargin), inf.firstSeen))
+	case inf.replayPoint != 0:
+		// No margin: every event this session did not get was stamped after
+		// it (see replayPointDelay), and an earlier one would be replayed
+		// onto a list that already shows it.
+		return formatSince(inf.replayPoint)
+	}
+	return ""
+}
+
+// setFirstSeen records t as the replay floor (see firstSeen) when there is none
+// yet, in the checkpoint too.
+func (inf *Informer) setFirstSeen(t int64) {
+	if inf.firstSeen != 0 {
+		return
+	}
+	inf.firstSeen = t
+	if inf.durable != nil {
+		inf.durable.setFirstSeen(t)
+	}
+}
+
+// setReplayPoint records t (an engine time) as the point a later session replays
+// from when no event was seen, in the checkpoint too.
+func (inf *Informer) setReplayPoint(t int64) {
+	if t <= inf.replayPoint {
+		return
+	}
+	inf.replayPoint = t
+	if inf.durable != nil {
+		inf.durable.setReplayPoint(t)
+	}
+}
+
+// pingPeriod is how long the engine may be quiet before the heartbeat pings it:
+// Heartbeat - HeartbeatTimeout, so that a ping that times out ends by Heartbeat
+// after the last sign of life; at least Heartbeat/pingsPerHeartbeat.
+func (inf *Informer) pingPeriod() time.Duration {
+	return max(inf.opts.Heartbeat-inf.opts.HeartbeatTimeout, inf.opts.Heartbeat/pingsPerHeartbeat)
+}
+
+// heartbeat ends the session (cancel, with errHeartbeat) when the engine gave no
+// sign of life for Heartbeat: it pings the engine whenever it has been quiet for
+// pingPeriod, and a ping that fails, or does not answer within HeartbeatTimeout,
+// ends the session, unless an event came meanwhile. Every event the stream
+// delivers is a sign of life (read marks it): a busy engine is not pinged at all.
+func (inf *Informer) heartbeat(ctx context.Context, cancel context.CancelCauseFunc, life *liveness) {
+	period := inf.pingPeriod()
+	t := time.NewTimer(period)
 	defer t.Stop()
 	for {
 		select {
@@ -319,21 +458,58 @@ func (inf *Informer) heartbeat(ctx context.Context, cancel context.CancelCauseFu
 			return
 		case <-t.C:
 		}
+		if quiet := life.quiet(); quiet < period {
+			t.Reset(period - quiet)
+			continue
+		}
+		sent := life.now()
 		pctx, pcancel := context.WithTimeout(ctx, inf.opts.HeartbeatTimeout)
 		_, err := inf.opts.Client.Ping(pctx, client.PingOptions{})
 		pcancel()
-		if err != nil && ctx.Err() == nil {
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil && life.last() <= sent {
 			cancel(fmt.Errorf("%w: %w", errHeartbeat, err))
 			return
 		}
+		if err == nil {
+			life.mark()
+		}
+		t.Reset(max(period-life.quiet(), 0))
 	}
 }
 
+// liveness is when the engine last gave a sign of life, on the monotonic clock.
+// The reader goroutine marks every event; the heartbeat every answered ping.
+type liveness struct {
+	base time.Time
+	at   atomic.Int64 // since base
+}
+
+func newLiveness() *liveness {
+	return &liveness{base: time.Now()}
+}
+
+// now returns the time since base.
+func (l *liveness) now() time.Duration { return time.Since(l.base) }
+
+// mark records a sign of life now.
+func (l *liveness) mark() { l.at.Store(int64(l.now())) }
+
+// last returns when the last sign of life came (since base).
+func (l *liveness) last() time.Duration { return time.Duration(l.at.Load()) }
+
+// quiet returns how long ago the last sign of life came.
+func (l *liveness) quiet() time.Duration { return l.now() - l.last() }
+
 // read moves messages from the stream to buf, and never waits for anything else.
-func read(ctx context.Context, stream client.EventsResult, buf *buffer) {
+// Each message is a sign of life of the engine.
+func read(ctx context.Context, stream client.EventsResult, buf *buffer, life *liveness) {
 	for {
 		select {
 		case m := <-stream.Messages:
+			life.mark()
 			buf.push(m)
 		case err := <-stream.Err:
 			buf.close(err)

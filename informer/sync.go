@@ -2,6 +2,8 @@ package informer
 
 import (
 	"context"
+	"math"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -45,12 +47,19 @@ func (inf *Informer) filters() client.Filters {
 
 // resync applies a fresh list. Events already buffered are applied first; then
 // every container that had no event in this session is compared with the cache,
-// and after a gap the transitions that happened unseen are synthesized.
+// and after a gap the transitions that happened unseen are synthesized. When the
+// replay did not prove that the engine still held every event of the gap (see
+// Informer.anchor), those containers are inspected too, and the runs they went
+// through unseen are synthesized (see synthesizeRuns).
 func (inf *Informer) resync(ctx context.Context, items []container.Summary, buf *buffer) error {
 	log := logr.FromContextOrDiscard(ctx)
 	listed := make(map[string]*Container, len(items))
 	for i := range items {
 		c := fromSummary(inf.opts.Name, &items[i])
+		// The list shows every start and die up to the engine's time read
+		// after it (the ledger), also to an event about a container first
+		// known from it (see apply).
+		c.mark = inf.listedAt
 		listed[c.ID] = c
 	}
 	inf.lookup = listed
@@ -72,17 +81,51 @@ func (inf *Informer) resync(ctx context.Context, items []container.Summary, buf 
 		inf.apply(ctx, &batch[i], touched)
 	}
 
+	// The ledger: the list is known up to the engine time read after it. An
+	// inspect is trusted up to replayMargin before that time: a run that began
+	// later has its events still in flight, or in the stream.
+	listedAt := inf.listedAt
+	cutoff := int64(math.MaxInt64)
+	if listedAt != 0 {
+		cutoff = listedAt - int64(replayMargin)
+	}
+	var runs map[string]run
+	if diff && !inf.anchorReplayed {
+		runs = inf.inspectRuns(ctx, inf.runCandidates(listed, touched, listedAt != 0))
+		if err := context.Cause(ctx); err != nil {
+			return err
+		}
+	}
+
 	now := time.Now()
 	synthesized := 0
-	for id, cur := range listed {
+	for _, id := range sortedIDs(listed) {
+		cur := listed[id]
 		if touched[id] {
 			continue // the events of this session are newer than the list
 		}
 		prev := inf.cache.Get(id)
-		inf.cache.set(cur)
-		if diff {
-			synthesized += inf.synthesize(prev, cur, now)
+		switch {
+		case listedAt != 0:
+			cur.mark = listedAt
+		case prev != nil:
+			cur.mark = prev.mark
 		}
+		var ts []transition
+		if diff {
+			var r *run
+			if got, ok := runs[id]; ok {
+				r = &got
+			}
+			ts = synthesizeRuns(prev, cur, r, cutoff, inf.lastSeen)
+		} else if prev != nil && prev.Running() == cur.Running() {
+			cur.startedAt = prev.startedAt
+		}
+		inf.cache.set(cur)
+		for _, t := range ts {
+			inf.emitSynthetic(t.action, t.c, now, t.kind, t.value)
+		}
+		synthesized += len(ts)
 	}
 	for _, id := range inf.cache.ids() {
 		if _, ok := listed[id]; ok || touched[id] {
@@ -96,12 +139,13 @@ func (inf *Informer) resync(ctx context.Context, items []container.Summary, buf 
 		if prev.Running() {
 			dead := *prev
 			dead.State, dead.Health, dead.ExitCode = StateExited, "", -1
-			inf.emitSynthetic("die", &dead, now)
+			k, v := lifeBasis(prev, basisSeen, inf.lastSeen)
+			inf.emitSynthetic("die", &dead, now, k, v)
 			synthesized++
 		}
 		gone := *prev
 		gone.State = StateGone
-		inf.emitSynthetic("destroy", &gone, now)
+		inf.emitSynthetic("destroy", &gone, now, basisOnce, 0)
 		synthesized++
 	}
 	if synthesized > 0 {
@@ -115,43 +159,61 @@ func (inf *Informer) resync(ctx context.Context, items []container.Summary, buf 
 	return nil
 }
 
-// synthesize emits the transitions between prev (nil: unknown) and cur, and returns
-// how many.
-func (inf *Informer) synthesize(prev, cur *Container, now time.Time) int {
-	switch {
-	case prev == nil && cur.Running():
-		inf.emitSynthetic("start", cur, now)
-	case prev == nil && (cur.State == StateExited || cur.State == StateDead):
-		// It was created, ran and died while nobody watched.
-		inf.emitSynthetic("die", cur, now)
-	case prev == nil:
-		return 0
-	case prev.Running() && !cur.Running():
-		inf.emitSynthetic("die", cur, now)
-	case !prev.Running() && cur.Running():
-		inf.emitSynthetic("start", cur, now)
-	case prev.State == StateRunning && cur.State == StatePaused:
-		inf.emitSynthetic("pause", cur, now)
-	case prev.State == StatePaused && cur.State == StateRunning:
-		inf.emitSynthetic("unpause", cur, now)
-	default:
-		if cur.Health != "" && cur.Health != prev.Health {
-			inf.emitSynthetic("health_status: "+cur.Health, cur, now)
-			return 1
+// runCandidates returns the listed containers (without events in this session) an
+// inspect may tell something about: the new ones that ran, and, when the engine's
+// time is known, every one whose ledger has a mark to compare with.
+func (inf *Informer) runCandidates(listed map[string]*Container, touched map[string]bool, clock bool) []string {
+	var ids []string
+	for _, id := range sortedIDs(listed) {
+		if touched[id] {
+			continue
 		}
-		return 0
+		cur := listed[id]
+		prev := inf.cache.Get(id)
+		switch {
+		case prev == nil && cur.State != StateCreated:
+			ids = append(ids, id)
+		case prev != nil && prev.mark != 0 && clock:
+			ids = append(ids, id)
+		}
 	}
-	return 1
+	return ids
 }
 
-// emitSynthetic hands on a transition the informer inferred from a relist.
-func (inf *Informer) emitSynthetic(action string, c *Container, now time.Time) {
+// sortedIDs returns the keys of m in order, so that synthesized transitions come
+// in the same order from the same list.
+func sortedIDs(m map[string]*Container) []string {
+	ids := make([]string, 0, len(m))
+	for id := range m {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+// lifeBasis identifies the run c is in (or ended) for the ID of a die synthesized
+// about it: its StartedAt when an inspect told it, else its ledger mark, else
+// (kind, value).
+func lifeBasis(c *Container, kind byte, value int64) (byte, int64) {
+	switch {
+	case c.startedAt != 0:
+		return basisStarted, c.startedAt
+	case c.mark != 0:
+		return basisMark, c.mark
+	}
+	return kind, value
+}
+
+// emitSynthetic hands on a transition the informer inferred; its ID derives from
+// (kind, value), what identifies the transition in the engine's records (see
+// syntheticID), and now is when it was noticed.
+func (inf *Informer) emitSynthetic(action string, c *Container, now time.Time, kind byte, value int64) {
 	attrs := map[string]string{"name": c.Name, "image": c.Image}
 	if action == "die" {
 		attrs["exitCode"] = strconv.Itoa(c.ExitCode)
 	}
 	inf.opts.Handler.Handle(&Event{
-		ID:         MakeID(inf.opts.Name, now.UnixNano(), c.ID, action, true),
+		ID:         syntheticID(inf.opts.Name, c.ID, action, kind, value),
 		Engine:     inf.opts.Name,
 		Type:       TypeContainer,
 		Action:     action,
@@ -170,15 +232,20 @@ func (inf *Informer) apply(ctx context.Context, m *events.Message, touched map[s
 	if m.Type != events.ContainerEventType || m.Actor.ID == "" {
 		return
 	}
-	if inf.dedup.seen(eventKey{timeNano: m.TimeNano, id: m.Actor.ID, action: string(m.Action)}) {
+	key := eventKey{timeNano: m.TimeNano, id: m.Actor.ID, action: string(m.Action)}
+	if inf.dedup.seen(key) {
+		if key == inf.anchor {
+			inf.anchorReplayed = true
+		}
 		logr.FromContextOrDiscard(ctx).V(2).Info("Dropped replayed event", "action", string(m.Action), "id", m.Actor.ID)
 		return
 	}
 	if inf.firstSeen == 0 {
 		inf.firstSeen = m.TimeNano
 	}
-	if m.TimeNano > inf.lastSeen {
+	if m.TimeNano >= inf.lastSeen {
 		inf.lastSeen = m.TimeNano
+		inf.anchor = key
 	}
 	if touched != nil {
 		touched[m.Actor.ID] = true
@@ -193,13 +260,23 @@ func (inf *Informer) apply(ctx context.Context, m *events.Message, touched map[s
 	// die was lost: pushed out of the engine's ring while disconnected, or never
 	// emitted (an engine killed with its containers and restarted, the container
 	// started again before the relist). Only the cache can tell: a container found
-	// by list or inspect already shows the state after this event.
-	if prev.Running() && (kind == "destroy" || (kind == "start" && cached)) {
+	// by list or inspect already shows the state after this event. So does a
+	// cached one whose mark is this start's time or later: its value came from a
+	// list that already showed this start, whose event the engine replayed (or
+	// streamed) after the list was applied.
+	if prev.Running() && (kind == "destroy" || (kind == "start" && cached && (prev.mark == 0 || m.TimeNano > prev.mark))) {
 		dead := *prev
 		dead.State, dead.Health, dead.ExitCode = StateExited, "", -1
-		inf.emitSynthetic("die", &dead, time.Unix(0, m.TimeNano))
+		k, v := lifeBasis(prev, basisEvent, m.TimeNano)
+		inf.emitSynthetic("die", &dead, time.Unix(0, m.TimeNano), k, v)
 	}
 	next := applyEvent(prev, m)
+	// The ledger: the container is known up to this event; a start begins a run
+	// whose StartedAt no inspect told.
+	next.mark = max(next.mark, m.TimeNano)
+	if kind == "start" {
+		next.startedAt = 0
+	}
 	if next.State == StateGone {
 		inf.cache.remove(next.ID)
 	} else {
