@@ -180,12 +180,6 @@ func newZap(path string, verbosity int, mode string) (*zap.Logger, error) {
 	switch mode {
 	case "":
 		return zc.Build()
-	case "no-uncaught":
-		z, err := zc.Build()
-		if err != nil {
-			return nil, err
-		}
-		return z.WithOptions(zap.WrapCore(func(c zapcore.Core) zapcore.Core { return dropCore{c, "Uncaught event"} })), nil
 	case "buffered":
 		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 		if err != nil {
@@ -195,24 +189,8 @@ func newZap(path string, verbosity int, mode string) (*zap.Logger, error) {
 		core := zapcore.NewCore(zapcore.NewJSONEncoder(zc.EncoderConfig), ws, zc.Level)
 		return zap.New(core, zap.AddCaller(), zap.AddStacktrace(zapcore.ErrorLevel)), nil
 	}
-	return nil, fmt.Errorf("log mode %q: want buffered, no-uncaught or nothing", mode)
+	return nil, fmt.Errorf("log mode %q: want buffered or nothing", mode)
 }
-
-// dropCore drops the entries with one message (what demoting that message
-// to a verbosity not enabled would do).
-type dropCore struct {
-	zapcore.Core
-	msg string
-}
-
-func (c dropCore) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.CheckedEntry {
-	if e.Message == c.msg {
-		return ce
-	}
-	return c.Core.Check(e, ce)
-}
-
-func (c dropCore) With(f []zapcore.Field) zapcore.Core { return dropCore{c.Core.With(f), c.msg} }
 
 // parseFlags reads the duration flags the in-process daemon honours.
 func parseFlags(args []string) (map[string]time.Duration, error) {

@@ -60,6 +60,8 @@ type benchEnv struct {
 	ProcEnv []string
 	// LogMode is the in-process daemon's logging what-if ("" or "buffered").
 	LogMode string
+	// Verbosity is -v of the daemon in P2 and P4.
+	Verbosity int
 	// Settle is how long benchmarks let things settle between steps.
 	Settle time.Duration
 
@@ -145,6 +147,9 @@ func (env *benchEnv) variant() string {
 	if env.LogMode != "" {
 		v = append(v, "log "+env.LogMode)
 	}
+	if env.Verbosity != 0 {
+		v = append(v, fmt.Sprintf("-v %d", env.Verbosity))
+	}
 	if strings.Contains(env.DaemonBin, "jsonv2") {
 		v = append(v, "built with GOEXPERIMENT=jsonv2")
 	}
@@ -188,7 +193,7 @@ func parseArgs(args []string) (*benchEnv, []string, string, error) {
 	run := fs.String("run", "p1,p2,p3,p4,p5", "benchmarks to run")
 	quick := fs.Bool("quick", false, "tiny sizes: checks the harness in seconds, says nothing about speed")
 	outJSON := fs.String("json", "", "write the summary rows as JSON to this file")
-	rates := fs.String("p2-rates", "25000,50000,75000,100000,125000,150000,175000,200000", "P2: event rates to try, ascending (events/s emitted by all engines)")
+	rates := fs.String("p2-rates", "25000,50000,75000,100000,125000,150000,175000,200000,250000", "P2: event rates to try, ascending (events/s emitted by all engines)")
 	mix := fs.String("p2-mix", "start=1,die=1,kill=4,health_status=2,exec=1", "P2: event mix")
 	fs.StringVar(&env.Work, "work", "", "working directory (default: a new temporary one)")
 	fs.StringVar(&env.DaemonBin, "daemon", "", "docker-eventsd binary (default: run the daemon's components in process)")
@@ -205,11 +210,12 @@ func parseArgs(args []string) (*benchEnv, []string, string, error) {
 	fs.StringVar(&env.CPUProfile, "cpuprofile", "", "P2: write a CPU profile of the highest rate (in-process daemon only)")
 	fs.IntVar(&env.P3Workers, "p3-workers", 4, "P3: --workers, and the baseline's concurrency")
 	fs.DurationVar(&env.P3Duration, "p3-duration", 10*time.Second, "P3: measured time of each run")
-	fs.Float64Var(&env.P3Rate, "p3-rate", 2500, "P3: events per second offered (more than the handlers can take)")
+	fs.Float64Var(&env.P3Rate, "p3-rate", 0, "P3: events per second offered, more than the handlers can take (0: twice the raw sh -c rate measured first)")
 	fs.IntVar(&env.P4Engines, "p4-engines", 1000, "P4: fake engines")
 	fs.IntVar(&env.P4Containers, "p4-containers", 100, "P4: containers per engine")
 	procEnv := fs.String("daemon-env", "", "P2, P4: extra environment of the daemon binary, comma-separated (GOMEMLIMIT=150MiB,GOGC=50)")
-	fs.StringVar(&env.LogMode, "log-mode", "", "P2, P4 in process, what-ifs: \"buffered\" logs through a buffer, not one write per line; \"no-uncaught\" drops the uncaught-event lines")
+	fs.StringVar(&env.LogMode, "log-mode", "", "P2, P4 in process, what-if: \"buffered\" logs through a buffer, not one write per line")
+	fs.IntVar(&env.Verbosity, "verbosity", 0, "P2, P4: -v of the daemon (what-if: 1 logs every uncaught event, as before 2026-11-27)")
 	fs.IntVar(&env.P5Trials, "p5-trials", 3, "P5: trials of each scenario")
 	fs.DurationVar(&env.P5Heartbeat, "p5-heartbeat", 5*time.Second, "P5: --heartbeat of the blackhole runs")
 	if err := fs.Parse(args); err != nil {

@@ -11,12 +11,13 @@ import (
 	"github.com/samalba/docker-eventsd/hack/fakeengine"
 )
 
-// P2: ingest. Many fake engines, one rule that matches nothing (so every
-// event streamed is applied to the cache, matched, and logged as uncaught).
-// The engines emit a rising rate of events; at each rate the bench checks
-// that the daemon keeps up: no event dropped by the 100 ms rule, every event
-// streamed handled, and the backlog gone within a second of the end (no
-// growing lag). The baseline is what the fake engines achieved: the rate the
+// P2: ingest. Many fake engines, a rule that matches nothing (so every event
+// streamed is applied to the cache and matched, and, since the config has
+// rules, not logged), and the marker rule. The engines emit a rising rate of
+// events; at each rate the bench checks that the daemon keeps up: no event
+// dropped by the 100 ms rule, and the markers signalled during the load
+// handled without a growing lag, the last one within a second of the end of
+// the load. The baseline is what the fake engines achieved: the rate the
 // daemon was offered.
 func benchP2(ctx context.Context, env *benchEnv) ([]summaryRow, error) {
 	dir, err := env.subdir("p2")
@@ -28,13 +29,18 @@ func benchP2(ctx context.Context, env *benchEnv) ([]summaryRow, error) {
 		return nil, err
 	}
 	defer fk.Close()
+	mk, err := newMarkers(ctx, fk.URLs())
+	if err != nil {
+		return nil, err
+	}
+	defer mk.Close()
 	cfg := clusterYAML(fk.URLs()) + `events:
   - name: nothing
     type: [start, die, kill, health_status]
     from_container: no-such-container
     command: "true"
-`
-	d, err := startDaemon(dir, env.DaemonBin, daemonOptions{Config: cfg, LogMode: env.LogMode, ProcEnv: env.ProcEnv})
+` + markerRule
+	d, err := startDaemon(dir, env.DaemonBin, daemonOptions{Config: cfg, LogMode: env.LogMode, ProcEnv: env.ProcEnv, Verbosity: env.Verbosity})
 	if err != nil {
 		return nil, err
 	}
@@ -42,16 +48,11 @@ func benchP2(ctx context.Context, env *benchEnv) ([]summaryRow, error) {
 	if _, err := d.waitLog(`"msg":"Engine in sync"`, env.P2Engines, 120*time.Second); err != nil {
 		return nil, err
 	}
-	// Handled events: the uncaught-event log lines of the binary, the
-	// controller's Handle calls in process.
-	var handled counterFunc = newTail(d.Log, `"msg":"Uncaught event"`).count
-	if d.handled != nil {
-		handled = d.handled.load
-	}
+	mk.watch(d.Log)
 	logf("P2: %d engines × %d containers, mix %s, %v per rate, daemon %s", env.P2Engines, env.P2Containers, env.P2Mix, env.P2Duration, d.kind())
 
 	table := [][]string{{"offered (events/s emitted)", "emitted/s", "streamed/s (after server-side filter)", "handled/s",
-		"dropped (100 ms rule)", "max backlog (≈ lag)", "drain after end", "lag p50 / p99 at Handle", "CPU: daemon / fakes", "keeps up"}}
+		"dropped (100 ms rule)", "marker lag p50 / p99 / max", "last marker after end", "lag p50 / p99 at Handle", "CPU: daemon / fakes", "keeps up"}}
 	var best *p2Result
 	for _, rate := range env.P2Rates {
 		if ctx.Err() != nil {
@@ -61,20 +62,21 @@ func benchP2(ctx context.Context, env *benchEnv) ([]summaryRow, error) {
 		if env.CPUProfile != "" && d.InProcess() {
 			prof = filepath.Join(dir, fmt.Sprintf("cpu-%.0f.pprof", rate))
 		}
-		r, err := p2Step(ctx, env, fk, d, handled, rate, prof)
+		r, err := p2Step(ctx, env, fk, d, mk, rate, prof)
 		if err != nil {
 			return nil, err
 		}
-		lag := "n/a (binary)"
+		lag, handled := "n/a (binary)", "n/a (binary)"
 		if d.InProcess() {
 			lag = ms(r.lag50) + " / " + ms(r.lag99)
+			handled = fmt.Sprintf("%.0f", r.handled)
 		}
 		table = append(table, []string{
 			fmt.Sprintf("%.0f", rate), fmt.Sprintf("%.0f", r.emitted), fmt.Sprintf("%.0f", r.streamed),
-			fmt.Sprintf("%.0f", r.handled), fmt.Sprint(r.dropped), fmt.Sprintf("%d (%s)", r.maxBacklog, ms(r.maxLag)), ms(r.drain), lag,
+			handled, fmt.Sprint(r.dropped), ms(r.mark50) + " / " + ms(r.mark99) + " / " + ms(r.markMax), ms(r.drain), lag,
 			fmt.Sprintf("%.2f / %.2f cores", r.cpu, r.fakeCPU), r.verdict(),
 		})
-		logf("P2: rate %.0f: streamed %.0f/s handled %.0f/s dropped %d drain %v: %s", rate, r.streamed, r.handled, r.dropped, r.drain, r.verdict())
+		logf("P2: rate %.0f: streamed %.0f/s dropped %d marker lag p99 %v, last %v after the end: %s", rate, r.streamed, r.dropped, r.mark99, r.drain, r.verdict())
 		if !r.ok() {
 			break
 		}
@@ -95,8 +97,9 @@ func benchP2(ctx context.Context, env *benchEnv) ([]summaryRow, error) {
 
 type p2Result struct {
 	rate, emitted, streamed, handled float64
-	dropped, maxBacklog, lost        int64
-	drain, lag50, lag99, maxLag      time.Duration
+	dropped, lost                    int64
+	drain, lag50, lag99              time.Duration
+	mark50, mark99, markMax          time.Duration
 	cpu, fakeCPU                     float64
 	fakeLimited                      bool
 }
@@ -120,21 +123,28 @@ func (r *p2Result) verdict() string {
 	return "yes"
 }
 
-// p2Step offers rate events/s for env.P2Duration and measures.
-// counterFunc returns a running count.
-type counterFunc func() int64
+// markEvery is how often the markers are signalled during a step.
+const markEvery = 200 * time.Millisecond
 
-func p2Step(ctx context.Context, env *benchEnv, fk fakes, d *daemon, handled counterFunc, rate float64, prof string) (*p2Result, error) {
+// p2Step offers rate events/s for env.P2Duration and measures.
+func p2Step(ctx context.Context, env *benchEnv, fk fakes, d *daemon, mk *markers, rate float64, prof string) (*p2Result, error) {
+	if err := mk.update(); err != nil {
+		return nil, err
+	}
 	st0, err := fk.Stats()
 	if err != nil {
 		return nil, err
 	}
-	h0 := handled()
+	var h0 int64
+	if d.handled != nil {
+		h0 = d.handled.load()
+	}
 	pid := d.Pid()
 	cpu0, fcpu0 := cpuTime(pid), cpuTime(fk.Pid())
 	if d.lag != nil {
 		d.lag.reset()
 	}
+	mk.lag.reset()
 	if prof != "" {
 		f, err := os.Create(prof)
 		if err == nil {
@@ -156,50 +166,61 @@ func p2Step(ctx context.Context, env *benchEnv, fk fakes, d *daemon, handled cou
 		case <-ctx.Done():
 			_ = fk.StopLoad()
 			return nil, ctx.Err()
-		case <-time.After(100 * time.Millisecond):
+		case <-time.After(markEvery):
 		}
 		if st, err = fk.Stats(); err != nil {
 			return nil, err
 		}
-		if b := (st.Queued - st0.Queued) - (handled() - h0); b > r.maxBacklog {
-			r.maxBacklog = b
-		}
 		if !st.Load.Running && time.Since(start) > 200*time.Millisecond {
 			break
+		}
+		if err := mk.round(ctx); err != nil {
+			return nil, err
+		}
+		if err := mk.update(); err != nil {
+			return nil, err
 		}
 	}
 	loadTime := st.Load.Elapsed.Seconds()
 	end := time.Now()
 	cpuEnd, fcpuEnd := cpuTime(pid), cpuTime(fk.Pid())
-	// Drain: everything queued to the daemon's streams handled.
+	// Drain: the markers signalled after the end handled, and with them
+	// everything the engines emitted before.
+	if err := mk.round(ctx); err != nil {
+		return nil, err
+	}
 	for {
-		if st, err = fk.Stats(); err != nil {
+		if err := mk.update(); err != nil {
 			return nil, err
 		}
-		want := st.Queued - st0.Queued
-		got := handled() - h0
-		if got >= want && st.Written-st0.Written >= want {
+		if mk.pending() == 0 {
 			r.drain = time.Since(end)
 			break
 		}
 		if time.Since(end) > 10*time.Second {
 			r.drain = time.Since(end)
-			r.lost = want - got
 			break
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
+	if st, err = fk.Stats(); err != nil {
+		return nil, err
+	}
 	r.emitted = float64(st.Emitted-st0.Emitted) / loadTime
 	r.streamed = float64(st.Queued-st0.Queued) / loadTime
-	r.handled = float64(handled()-h0) / loadTime
 	r.dropped = st.Dropped - st0.Dropped
+	if d.handled != nil {
+		// In process every event handed to the controller is counted: all
+		// the engines queued must have been (markers included).
+		got := d.handled.load() - h0
+		r.handled = float64(got) / loadTime
+		r.lost = max(0, (st.Queued-st0.Queued)-got)
+	}
 	r.cpu = (cpuEnd - cpu0).Seconds() / end.Sub(start).Seconds()
 	if fk.Pid() != pid {
 		r.fakeCPU = (fcpuEnd - fcpu0).Seconds() / end.Sub(start).Seconds()
 	}
-	if r.streamed > 0 {
-		r.maxLag = time.Duration(float64(r.maxBacklog) / r.streamed * float64(time.Second))
-	}
+	r.mark50, r.mark99, r.markMax = mk.lag.quantile(.5), mk.lag.quantile(.99), time.Duration(mk.lag.max.Load())
 	r.fakeLimited = r.emitted < 0.95*rate
 	if d.lag != nil {
 		r.lag50, r.lag99 = d.lag.quantile(.5), d.lag.quantile(.99)

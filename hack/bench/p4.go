@@ -36,7 +36,7 @@ func benchP4(ctx context.Context, env *benchEnv) ([]summaryRow, error) {
     type: die
     command: "true"
 `
-	d, err := startDaemon(dir, env.DaemonBin, daemonOptions{Config: cfg, ProcEnv: env.ProcEnv})
+	d, err := startDaemon(dir, env.DaemonBin, daemonOptions{Config: cfg, ProcEnv: env.ProcEnv, LogMode: env.LogMode, Verbosity: env.Verbosity})
 	if err != nil {
 		return nil, err
 	}

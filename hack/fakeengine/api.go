@@ -67,6 +67,9 @@ func (e *Engine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case path == "/version" && r.Method == http.MethodGet:
 		e.countRequest("version")
 		writeJSON(w, http.StatusOK, versionResponse())
+	case path == "/info" && r.Method == http.MethodGet:
+		e.countRequest("info")
+		writeJSON(w, http.StatusOK, e.infoResponse())
 	case path == "/events" && r.Method == http.MethodGet:
 		e.countRequest("events")
 		e.serveEvents(w, r)

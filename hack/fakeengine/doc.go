@@ -5,7 +5,8 @@
 // 1.41, answers it) that docker-eventsd and its tests use:
 //
 //   - HEAD and GET /_ping (with the Api-Version header the client negotiates
-//     from), GET /version;
+//     from), GET /version, GET /info (SystemTime: the engine clock that
+//     docker-eventsd takes since from, and the container counts);
 //   - GET /containers/json (all, limit, filters) and /containers/{id}/json,
 //     with the JSON shape of a real engine;
 //   - GET /events, streaming, with since (inclusive), until and filters, the
@@ -33,5 +34,6 @@
 // running containers found exited with 255 and no event, like dockerd killed
 // with its host and started again).
 // A load generator emits a configurable rate and mix of events (start, die,
-// kill, health_status, exec noise) over the engines' containers.
+// kill, health_status, exec noise) over the engines' containers, except those
+// labelled NoLoadLabel.
 package fakeengine

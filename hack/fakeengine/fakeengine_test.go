@@ -3,6 +3,7 @@ package fakeengine_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -261,4 +262,67 @@ func (r *recorder) Write(b []byte) (int, error) {
 		r.code = http.StatusOK
 	}
 	return r.body.Write(b)
+}
+
+// TestLoadLeavesNoLoadContainersAlone checks that the load generator never
+// touches a container labelled NoLoadLabel (a benchmark's marker).
+func TestLoadLeavesNoLoadContainersAlone(t *testing.T) {
+	s := newServer(t, fakeengine.Options{Engines: 1, Containers: 2})
+	e := s.Engine(0)
+	id, err := e.Create(fakeengine.CreateOptions{Name: "marker", Image: "bench/app:1", Cmd: []string{"sleep", "infinity"},
+		Labels: map[string]string{fakeengine.NoLoadLabel: ""}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Start(id); err != nil {
+		t.Fatal(err)
+	}
+	c := newClient(t, s.URL(0))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	r := c.Events(ctx, client.EventsListOptions{})
+	s.StartLoad(fakeengine.LoadOptions{Rate: 20000, Mix: fakeengine.DefaultMix, Duration: 200 * time.Millisecond})
+	s.WaitLoad()
+	n := s.Stats().Queued
+	got, err := collect(t, r, int(n), 10*time.Second)
+	if err != nil {
+		t.Fatalf("%d of %d events: %v", len(got), n, err)
+	}
+	for _, m := range got {
+		if m.Actor.ID == id {
+			t.Fatalf("the load generator emitted %s for the marker", m.Action)
+		}
+	}
+}
+
+// TestInfoGivesTheEngineClockAndCounts: docker-eventsd subscribes with since
+// set to the engine's SystemTime from /info; an event emitted after it must be
+// replayed by a subscription that starts later with that since.
+func TestInfoGivesTheEngineClockAndCounts(t *testing.T) {
+	s := newServer(t, fakeengine.Options{Engines: 1, Containers: 3})
+	c := newClient(t, s.URL(0))
+	ctx := context.Background()
+	info, err := c.Info(ctx, client.InfoOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at, err := time.Parse(time.RFC3339Nano, info.Info.SystemTime)
+	if err != nil {
+		t.Fatalf("SystemTime %q: %v", info.Info.SystemTime, err)
+	}
+	if info.Info.Containers != 3 || info.Info.ContainersRunning+info.Info.ContainersPaused+info.Info.ContainersStopped != 3 {
+		t.Errorf("counts: %+v", info.Info)
+	}
+	l, err := c.ContainerList(ctx, client.ContainerListOptions{All: true})
+	if err != nil || len(l.Items) == 0 {
+		t.Fatalf("list: %v", err)
+	}
+	if _, err := c.ContainerKill(ctx, l.Items[0].ID, client.ContainerKillOptions{Signal: "USR1"}); err != nil {
+		t.Fatal(err)
+	}
+	since := fmt.Sprintf("%d.%09d", at.Unix(), at.Nanosecond())
+	got, _ := collect(t, c.Events(ctx, client.EventsListOptions{Since: since}), 1, 5*time.Second)
+	if len(got) != 1 || got[0].Action != "kill" || got[0].Actor.ID != l.Items[0].ID {
+		t.Fatalf("events since SystemTime: %+v", got)
+	}
 }

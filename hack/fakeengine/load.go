@@ -75,6 +75,10 @@ func (m Mix) String() string {
 	return fmt.Sprintf("start=%g,die=%g,kill=%g,health_status=%g,exec=%g", m.Start, m.Die, m.Kill, m.Health, m.Exec)
 }
 
+// NoLoadLabel marks a container the load generator leaves alone, whatever
+// its value: a benchmark's marker container, whose events must be its own.
+const NoLoadLabel = "fakeengine.noload"
+
 // LoadOptions configure the load generator.
 type LoadOptions struct {
 	// Rate is the events per second emitted by all engines together (an exec
@@ -195,7 +199,9 @@ func (e *Engine) generate(ctx context.Context, rate float64, mix Mix, tick time.
 	e.mu.Lock()
 	cs := make([]*container, 0, len(e.containers))
 	for _, c := range e.containers {
-		cs = append(cs, c)
+		if _, skip := c.labels[NoLoadLabel]; !skip {
+			cs = append(cs, c)
+		}
 	}
 	e.mu.Unlock()
 	if len(cs) == 0 || rate <= 0 {

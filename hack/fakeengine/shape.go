@@ -339,6 +339,44 @@ func inspect(c *container) inspectJSON {
 	return v
 }
 
+// infoResponse is GET /info: the fields dockerd 20.10 gives that a client may
+// rely on, SystemTime above all (the engine's clock, which docker-eventsd uses for
+// since), with the container counts of this engine.
+func (e *Engine) infoResponse() map[string]any {
+	var running, paused, stopped int
+	e.mu.Lock()
+	for _, c := range e.containers {
+		switch c.state {
+		case stateRunning:
+			running++
+		case statePaused:
+			paused++
+		default:
+			stopped++
+		}
+	}
+	total := len(e.containers)
+	e.mu.Unlock()
+	return map[string]any{
+		"ID":                "FAKE:" + e.name,
+		"Containers":        total,
+		"ContainersRunning": running,
+		"ContainersPaused":  paused,
+		"ContainersStopped": stopped,
+		"Images":            1,
+		"Driver":            "vfs",
+		"Name":              "fakeengine",
+		"ServerVersion":     "20.10.24-fakeengine",
+		"OperatingSystem":   "fake",
+		"OSType":            "linux",
+		"Architecture":      "x86_64",
+		"KernelVersion":     "fake",
+		"NCPU":              1,
+		"MemTotal":          1 << 30,
+		"SystemTime":        time.Now().Format(time.RFC3339Nano),
+	}
+}
+
 // versionResponse is GET /version.
 func versionResponse() map[string]any {
 	details := map[string]string{
