@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -189,14 +190,8 @@ func shapes(t *testing.T, url, image string) []string {
 		kinds[kind] = true
 		add("event["+kind+"]", []byte(line))
 	}
-	sort.Strings(out)
-	uniq := out[:0]
-	for i, s := range out {
-		if i == 0 || s != out[i-1] {
-			uniq = append(uniq, s)
-		}
-	}
-	return uniq
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // statusShape keeps the words of a Status that do not count time ("Up
@@ -249,15 +244,9 @@ func keyPaths(v any, prefix string) []string {
 	case bool:
 		out = append(out, prefix+" bool")
 	}
-	sort.Strings(out)
 	// Arrays and dynamic maps repeat paths.
-	uniq := out[:0]
-	for i, p := range out {
-		if i == 0 || p != out[i-1] {
-			uniq = append(uniq, p)
-		}
-	}
-	return uniq
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // headerNames returns the header names an engine always sends (not Date).
