@@ -13,7 +13,8 @@
 #   hack/engines.sh down      remove every engine: containers, processes,
 #                             mounts, directories
 #   hack/engines.sh kill NAME SIGKILL the whole engine (dockerd, containerd,
-#                             shims, containers): the host died
+#                             shims, containers, paused ones too): the host
+#                             died; fails if any of its processes survives
 #   hack/engines.sh start NAME  start an engine again, wait until it answers
 #   hack/engines.sh stop NAME   graceful stop (SIGTERM), wait until it is gone
 #   hack/engines.sh status      one line per engine
@@ -197,8 +198,28 @@ kill_all() {
 	kill "-$sig" "${pids[@]}" 2>/dev/null || true
 }
 
+# thaw CGPARENT: thaw the engine's cgroup and every cgroup below it, in each
+# hierarchy (cgroup v1: freezer.state THAWED; v2: cgroup.freeze 0). The
+# processes of a paused container are frozen: a SIGKILL stays pending until
+# they are thawed, and they never die while their engine is gone.
+thaw() {
+	local cg=$1 m f
+	[[ $cg =~ ^/eventsd-[a-z]$ ]] || return 0
+	while read -r _ m _; do
+		[[ -d $m$cg ]] || continue
+		while IFS= read -r -d '' f; do
+			case $f in
+			*/freezer.state) echo THAWED >"$f" 2>/dev/null || true ;;
+			*/cgroup.freeze) echo 0 >"$f" 2>/dev/null || true ;;
+			esac
+		done < <(find "$m$cg" \( -name freezer.state -o -name cgroup.freeze \) -print0 2>/dev/null)
+	done < <(awk '$3 == "cgroup" || $3 == "cgroup2"' /proc/self/mounts)
+}
+
 # kill_tree EXECROOT CGPARENT: SIGKILL everything of an engine but dockerd,
-# repeating until nothing is left (a shim may be starting a container).
+# thawing its cgroups so that the kill lands, repeating until nothing is
+# left (a shim may be starting a container). Status 1 when processes
+# survive.
 kill_tree() {
 	local i pids
 	for ((i = 0; i < 20; i++)); do
@@ -206,9 +227,13 @@ kill_tree() {
 		[[ -z $pids ]] && return 0
 		# shellcheck disable=SC2086
 		kill_all KILL $pids
+		thaw "$2"
 		sleep 0.1
 	done
+	pids=$(engine_pids "$1" "$2" | sort -un)
+	[[ -z $pids ]] && return 0
 	log "warning: processes of $1 survive SIGKILL: $pids"
+	return 1
 }
 
 # port_holder PORT prints the pid of the process listening on 127.0.0.1:PORT.
@@ -248,7 +273,7 @@ free_port() {
 		kill_all TERM "$pid"
 		wait_gone 15 "$pid" || kill_all KILL "$pid"
 		wait_gone 5 "$pid" || true
-		kill_tree "$execroot" "$cgparent"
+		kill_tree "$execroot" "$cgparent" || true
 		return 0
 	fi
 	die "$1: port $port is held by pid $pid ($(cmdline "$pid" || echo '?'))"
@@ -279,7 +304,7 @@ launch() {
 		# shellcheck disable=SC2086
 		wait_gone 5 $pid || true
 	fi
-	kill_tree "$d/exec" "/eventsd-$name"
+	kill_tree "$d/exec" "/eventsd-$name" || true
 	free_port "$name"
 	mkdir -p "$d/root" "$d/exec"
 	echo "$port" >"$d/port"
@@ -400,11 +425,14 @@ cmd_kill() {
 	valid_name "$name"
 	lock
 	d=$(dir_of "$name")
-	# Power loss: everything dies at once, nothing is cleaned up.
+	# Power loss: everything dies at once, nothing is cleaned up. The kill
+	# comes first, then the thaw: a paused container's processes wake up
+	# only to die.
 	pids="$(dockerd_pids "$name") $(engine_pids "$d/exec" "/eventsd-$name")"
 	# shellcheck disable=SC2086
 	kill_all KILL $pids
-	kill_tree "$d/exec" "/eventsd-$name"
+	thaw "/eventsd-$name"
+	kill_tree "$d/exec" "/eventsd-$name" || die "$name: processes survive SIGKILL"
 	pids=$(dockerd_pids "$name")
 	# shellcheck disable=SC2086
 	wait_gone 5 $pids || die "$name: dockerd survives SIGKILL"
@@ -470,7 +498,7 @@ teardown() {
 		fi
 		stop_engine "$name" 15
 	fi
-	kill_tree "$d/exec" "/eventsd-$name"
+	kill_tree "$d/exec" "/eventsd-$name" || true
 	unmount_under "$d"
 	remove_cgroups "/eventsd-$name"
 	rm -rf "$d"
