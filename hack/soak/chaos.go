@@ -470,9 +470,9 @@ func (s *chaos) randomAction(ctx context.Context, e *chaosEngine) {
 		s.act(ctx, e, nil, "run")
 		return
 	}
-	actions := []string{"run", "create", "start", "start", "kill", "kill", "stop", "restart", "restart", "rename", "remove"}
+	actions := []string{"run", "create", "start", "start", "kill", "kill", "stop", "restart", "restart", "rename", "pause", "remove"}
 	if len(alive) >= s.opts.maxCtrs {
-		actions = []string{"start", "kill", "stop", "restart", "rename", "remove", "remove", "remove"}
+		actions = []string{"start", "kill", "stop", "restart", "rename", "pause", "remove", "remove", "remove"}
 	}
 	action := actions[s.intn(len(actions))]
 	if action == "run" || action == "create" {
@@ -489,8 +489,10 @@ func (s *chaos) randomAction(ctx context.Context, e *chaosEngine) {
 	switch {
 	case action == "start" && c.last.Running:
 		action = "kill"
-	case (action == "kill" || action == "stop") && !c.last.Running:
+	case (action == "kill" || action == "stop" || action == "pause") && !c.last.Running:
 		action = "start"
+	case action == "pause" && c.last.Paused:
+		action = "unpause"
 	}
 	s.act(ctx, e, c, action)
 }
@@ -533,6 +535,12 @@ func (s *chaos) act(ctx context.Context, e *chaosEngine, c *ctrTruth, action str
 	case "restart":
 		zero := 0
 		_, err = e.cli.ContainerRestart(actx, c.ID, client.ContainerRestartOptions{Timeout: &zero})
+	case "pause":
+		// A paused container's processes are frozen: an engine kill must
+		// still kill them (hack/engines.sh kill fails when any survives).
+		_, err = e.cli.ContainerPause(actx, c.ID, client.ContainerPauseOptions{})
+	case "unpause":
+		_, err = e.cli.ContainerUnpause(actx, c.ID, client.ContainerUnpauseOptions{})
 	case "rename":
 		e.seq++
 		name := fmt.Sprintf("soak-%s-%s%d", s.runID, e.name, e.seq)
@@ -561,6 +569,7 @@ func (s *chaos) inspect(ctx context.Context, e *chaosEngine, c *ctrTruth, since 
 			o := observation{Exists: true}
 			if st := r.Container.State; st != nil {
 				o.Running = st.Running || st.Paused || st.Restarting
+				o.Paused = st.Paused
 				o.StartedAt, o.FinishedAt = st.StartedAt, st.FinishedAt
 			}
 			c.observe(o, since, at, reason)
@@ -642,6 +651,11 @@ func (s *chaos) killEngine(ctx context.Context, e *chaosEngine) error {
 	down := s.between(time.Second, s.opts.engineDownMax)
 	s.log.Printf("engine %s: SIGKILL, down for %v", e.name, down.Round(time.Millisecond))
 	e.up = false
+	for _, c := range e.alive() {
+		if c.known && c.last.Paused {
+			s.count("paused at engine kills")
+		}
+	}
 	s.mu.Lock()
 	s.engineKills = append(s.engineKills, engineKill{Engine: e.name, At: time.Now()})
 	kill := &s.engineKills[len(s.engineKills)-1]

@@ -114,14 +114,16 @@ func TestObserveDerivesTransitionsFromTheEngineTimes(t *testing.T) {
 		o    observation
 		want string
 	}{
-		{observation{Exists: true, StartedAt: zeroTime, FinishedAt: zeroTime}, ""},                   // created
-		{observation{Exists: true, Running: true, StartedAt: ts(1), FinishedAt: zeroTime}, "start"},  // started
-		{observation{Exists: true, Running: true, StartedAt: ts(1), FinishedAt: zeroTime}, ""},       // renamed
-		{observation{Exists: true, Running: true, StartedAt: ts(3), FinishedAt: ts(2)}, "die start"}, // restarted
-		{observation{Exists: true, Running: false, StartedAt: ts(3), FinishedAt: ts(4)}, "die"},      // engine killed
-		{observation{Exists: true, Running: true, StartedAt: ts(6), FinishedAt: ts(4)}, "start"},     // started again
-		{observation{Exists: false}, "die destroy"},                                                  // rm -f
-		{observation{Exists: true, Running: true, StartedAt: ts(9), FinishedAt: zeroTime}, ""},       // gone is final
+		{observation{Exists: true, StartedAt: zeroTime, FinishedAt: zeroTime}, ""},                           // created
+		{observation{Exists: true, Running: true, StartedAt: ts(1), FinishedAt: zeroTime}, "start"},          // started
+		{observation{Exists: true, Running: true, StartedAt: ts(1), FinishedAt: zeroTime}, ""},               // renamed
+		{observation{Exists: true, Running: true, Paused: true, StartedAt: ts(1), FinishedAt: zeroTime}, ""}, // paused
+		{observation{Exists: true, Running: true, StartedAt: ts(1), FinishedAt: zeroTime}, ""},               // unpaused
+		{observation{Exists: true, Running: true, StartedAt: ts(3), FinishedAt: ts(2)}, "die start"},         // restarted
+		{observation{Exists: true, Running: false, StartedAt: ts(3), FinishedAt: ts(4)}, "die"},              // engine killed, paused or not
+		{observation{Exists: true, Running: true, StartedAt: ts(6), FinishedAt: ts(4)}, "start"},             // started again
+		{observation{Exists: false}, "die destroy"},                                                          // rm -f
+		{observation{Exists: true, Running: true, StartedAt: ts(9), FinishedAt: zeroTime}, ""},               // gone is final
 	}
 	for i, s := range steps {
 		got := kinds(c.observe(s.o, at(10*i), at(10*i+1), "test"))

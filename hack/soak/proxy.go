@@ -151,14 +151,23 @@ func (p *faultProxy) serve() {
 	}
 }
 
+// refuse aborts c when the proxy refuses connections now, and reports
+// whether it did.
+func (p *faultProxy) refuse(c net.Conn) bool {
+	if mode, _, _ := p.state(); mode != modeRefuse {
+		return false
+	}
+	p.untrack(c)
+	abort(c)
+	return true
+}
+
 func (p *faultProxy) handle(c net.Conn) {
 	if !p.track(c) {
 		abort(c)
 		return
 	}
-	if mode, _, _ := p.state(); mode == modeRefuse {
-		p.untrack(c)
-		abort(c)
+	if p.refuse(c) {
 		return
 	}
 	// A connection made during a stall waits for it to end, unanswered.
@@ -166,9 +175,7 @@ func (p *faultProxy) handle(c net.Conn) {
 		abort(c)
 		return
 	}
-	if mode, _, _ := p.state(); mode == modeRefuse {
-		p.untrack(c)
-		abort(c)
+	if p.refuse(c) {
 		return
 	}
 	up, err := net.DialTimeout("tcp", p.target, 5*time.Second)

@@ -25,6 +25,7 @@ type transition struct {
 type observation struct {
 	Exists     bool
 	Running    bool // running, paused or restarting: it has not died
+	Paused     bool
 	StartedAt  string
 	FinishedAt string
 }

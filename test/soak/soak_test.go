@@ -164,7 +164,7 @@ func TestShortChaosSoak(t *testing.T) {
 		t.Errorf("soak: %v", runErr)
 	}
 	// The soak must have broken things, or it proves nothing.
-	for what, least := range map[string]int{"engine kills": 2, "daemon kills": 1, "run": 10, "kill": 5, "restart": 5, "remove": 5} {
+	for what, least := range map[string]int{"engine kills": 2, "daemon kills": 1, "run": 10, "kill": 5, "restart": 5, "pause": 2, "remove": 5} {
 		if rep.Counts[what] < least {
 			t.Errorf("only %d %s, want at least %d", rep.Counts[what], what, least)
 		}
