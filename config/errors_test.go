@@ -10,13 +10,7 @@ import (
 func TestParseErrors(t *testing.T) {
 	// Each input has exactly one problem. cluster2 takes lines 1-4, so a
 	// rule's "type:" starts on line 5 at column 5.
-	tests := []struct {
-		name      string
-		src       string
-		line, col int
-		field     string
-		msg       string
-	}{
+	tests := []oneError{
 		// Top level.
 		{"unknown top-level field", cluster2 + "  - type: die\nrules: []\n", 6, 1, "rules", "unknown field"},
 		{"top level is a list", "- cluster\n", 1, 1, "", "expected a mapping with cluster: and events:, got a list"},
@@ -129,26 +123,7 @@ func TestParseErrors(t *testing.T) {
 		{"merged field unknown", "x-d: &d {bogus: 1}\n" + cluster2 + "  - type: die\n    <<: *d\n", 1, 10, "events[0].bogus", "unknown field"},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			cfg, err := testLoader(testEnv()).Parse("events.yml", []byte(tt.src))
-			if err == nil {
-				t.Fatalf("Parse succeeded (%+v), want an error; input:\n%s", cfg, tt.src)
-			}
-			if cfg != nil {
-				t.Errorf("Parse returned a config with its error")
-			}
-			var list ErrorList
-			if !errors.As(err, &list) {
-				t.Fatalf("error %T is not an ErrorList: %v", err, err)
-			}
-			if len(list) != 1 {
-				t.Fatalf("got %d errors, want 1:\n%v\ninput:\n%s", len(list), err, tt.src)
-			}
-			e := list[0]
-			if e.File != "events.yml" || e.Line != tt.line || e.Col != tt.col || e.Field != tt.field || !strings.Contains(e.Msg, tt.msg) {
-				t.Errorf("got  %s\nwant events.yml:%d:%d: %s: ...%s...\ninput:\n%s", e, tt.line, tt.col, tt.field, tt.msg, tt.src)
-			}
-		})
+		t.Run(tt.name, func(t *testing.T) { checkOneError(t, tt) })
 	}
 }
 

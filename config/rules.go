@@ -3,7 +3,6 @@ package config
 import (
 	"fmt"
 	"slices"
-	"strings"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -27,30 +26,10 @@ type ruleNodes struct {
 // rules checks events: and returns its rules. engines are the names of the
 // engines of cluster:, for from_engine.
 func (p *parser) rules(n *yaml.Node, engines []string) []Rule {
-	v, ok := p.expect(n, "events", yaml.SequenceNode, "a list of rules")
-	if !ok || v == nil {
-		return nil
-	}
-	rules := make([]Rule, 0, len(v.Content))
-	firstByName := make(map[string]int) // rule name -> index in rules
-	for i, item := range v.Content {
-		field := fmt.Sprintf("events[%d]", i)
-		r, nodes, ok := p.rule(item, field, i, engines)
-		if !ok {
-			continue
-		}
-		if j, dup := firstByName[r.Name]; dup {
-			if nodes.name == nil {
-				p.errorf(item, field+".name", "this rule's default name %q is taken by the rule at line %d: give it a name", r.Name, rules[j].Pos.Line)
-			} else {
-				p.errorf(nodes.name, field+".name", "duplicate rule name %q (first used at line %d)", r.Name, rules[j].Pos.Line)
-			}
-			continue
-		}
-		firstByName[r.Name] = len(rules)
-		rules = append(rules, r)
-	}
-	return rules
+	return ruleList(p, n, "events", "rule", func(item *yaml.Node, field string, index int) (Rule, *yaml.Node, bool) {
+		r, nodes, ok := p.rule(item, field, index, engines)
+		return r, nodes.name, ok
+	})
 }
 
 // rule checks the index-th rule, item, of events:.
@@ -61,18 +40,11 @@ func (p *parser) rule(item *yaml.Node, field string, index int, engines []string
 		Retry:   Retry{MaxAttempts: DefaultMaxAttempts, Backoff: DefaultBackoff, MaxBackoff: DefaultMaxBackoff},
 	}
 	var nodes ruleNodes
-	pairs, v, ok := p.mapping(item, field, "a rule (a mapping with type: and more)")
+	pairs, v, pos, ok := p.ruleMapping(item, field, "a rule (a mapping with type: and more)")
 	if !ok {
 		return r, nodes, false
 	}
-	if v == nil {
-		p.errorf(item, field, "expected a rule (a mapping with type: and more), got null")
-		return r, nodes, false
-	}
-	r.Pos = Pos{Line: v.Line, Col: v.Column}
-	if item.Kind == yaml.AliasNode {
-		r.Pos = Pos{Line: item.Line, Col: item.Column}
-	}
+	r.Pos = pos
 
 	nerrs := len(p.errs)
 	var typesSet bool
@@ -81,15 +53,8 @@ func (p *parser) rule(item *yaml.Node, field string, index int, engines []string
 		switch kv.name {
 		case "name":
 			nodes.name = kv.key
-			if s, v, ok := p.str(kv.val, f); ok && v != nil {
-				switch {
-				case strings.TrimSpace(s) == "":
-					p.errorf(v, f, "must not be empty")
-				case strings.ContainsAny(s, "\r\n"):
-					p.errorf(v, f, "must be a single line")
-				default:
-					r.Name = s
-				}
+			if s := p.ruleName(kv.val, f); s != "" {
+				r.Name = s
 			}
 		case "type":
 			typesSet = true

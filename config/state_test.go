@@ -105,13 +105,7 @@ func TestParseStateRules(t *testing.T) {
 func TestParseStateErrors(t *testing.T) {
 	// Each input has exactly one problem. state2 takes lines 1-4, so a state
 	// rule's first key is on line 5 at column 5.
-	tests := []struct {
-		name      string
-		src       string
-		line, col int
-		field     string
-		msg       string
-	}{
+	tests := []oneError{
 		{"state is a mapping", state2 + "  log: x\n", 5, 3, "state", "expected a list of state rules, got a mapping"},
 		{"null state rule", state2 + "  -\n  - log: x\n", 5, 4, "state[0]", "got null"},
 		{"string state rule", state2 + "  - x\n", 5, 5, "state[0]", `expected a state rule (a mapping with a selector and a command), got "x"`},
@@ -154,23 +148,7 @@ func TestParseStateErrors(t *testing.T) {
 		{"default name taken", state2 + "  - {name: state-2, log: x}\n  - {log: y}\n", 6, 5, "state[1].name", `default name "state-2" is taken by the state rule at line 5`},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			cfg, err := testLoader(testEnv()).Parse("events.yml", []byte(tt.src))
-			if err == nil {
-				t.Fatalf("Parse succeeded (%+v), want an error; input:\n%s", cfg, tt.src)
-			}
-			var list ErrorList
-			if !errors.As(err, &list) {
-				t.Fatalf("error %T is not an ErrorList: %v", err, err)
-			}
-			if len(list) != 1 {
-				t.Fatalf("got %d errors, want 1:\n%v\ninput:\n%s", len(list), err, tt.src)
-			}
-			e := list[0]
-			if e.File != "events.yml" || e.Line != tt.line || e.Col != tt.col || e.Field != tt.field || !strings.Contains(e.Msg, tt.msg) {
-				t.Errorf("got  %s\nwant events.yml:%d:%d: %s: ...%s...\ninput:\n%s", e, tt.line, tt.col, tt.field, tt.msg, tt.src)
-			}
-		})
+		t.Run(tt.name, func(t *testing.T) { checkOneError(t, tt) })
 	}
 }
 

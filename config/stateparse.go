@@ -33,30 +33,10 @@ type stateNodes struct {
 // stateRules checks state: and returns its rules. engines are the names of
 // the engines of cluster:, for from_engine.
 func (p *parser) stateRules(n *yaml.Node, engines []string) []StateRule {
-	v, ok := p.expect(n, "state", yaml.SequenceNode, "a list of state rules")
-	if !ok || v == nil {
-		return nil
-	}
-	rules := make([]StateRule, 0, len(v.Content))
-	firstByName := make(map[string]int) // rule name -> index in rules
-	for i, item := range v.Content {
-		field := fmt.Sprintf("state[%d]", i)
-		r, nodes, ok := p.stateRule(item, field, i, engines)
-		if !ok {
-			continue
-		}
-		if j, dup := firstByName[r.Name]; dup {
-			if nodes.name == nil {
-				p.errorf(item, field+".name", "this state rule's default name %q is taken by the state rule at line %d: give it a name", r.Name, rules[j].Pos.Line)
-			} else {
-				p.errorf(nodes.name, field+".name", "duplicate state rule name %q (first used at line %d)", r.Name, rules[j].Pos.Line)
-			}
-			continue
-		}
-		firstByName[r.Name] = len(rules)
-		rules = append(rules, r)
-	}
-	return rules
+	return ruleList(p, n, "state", "state rule", func(item *yaml.Node, field string, index int) (StateRule, *yaml.Node, bool) {
+		r, nodes, ok := p.stateRule(item, field, index, engines)
+		return r, nodes.name, ok
+	})
 }
 
 // stateRule checks the index-th rule, item, of state:.
@@ -69,18 +49,11 @@ func (p *parser) stateRule(item *yaml.Node, field string, index int, engines []s
 		Retry:           Retry{MaxAttempts: DefaultMaxAttempts, Backoff: DefaultBackoff, MaxBackoff: DefaultMaxBackoff},
 	}
 	var nodes stateNodes
-	pairs, v, ok := p.mapping(item, field, "a state rule (a mapping with a selector and a command)")
+	pairs, v, pos, ok := p.ruleMapping(item, field, "a state rule (a mapping with a selector and a command)")
 	if !ok {
 		return r, nodes, false
 	}
-	if v == nil {
-		p.errorf(item, field, "expected a state rule (a mapping with a selector and a command), got null")
-		return r, nodes, false
-	}
-	r.Pos = Pos{Line: v.Line, Col: v.Column}
-	if item.Kind == yaml.AliasNode {
-		r.Pos = Pos{Line: item.Line, Col: item.Column}
-	}
+	r.Pos = pos
 
 	nerrs := len(p.errs)
 	for _, kv := range pairs {
@@ -88,15 +61,8 @@ func (p *parser) stateRule(item *yaml.Node, field string, index int, engines []s
 		switch kv.name {
 		case "name":
 			nodes.name = kv.key
-			if s, sv, ok := p.str(kv.val, f); ok && sv != nil {
-				switch {
-				case strings.TrimSpace(s) == "":
-					p.errorf(sv, f, "must not be empty")
-				case strings.ContainsAny(s, "\r\n"):
-					p.errorf(sv, f, "must be a single line")
-				default:
-					r.Name = s
-				}
+			if s := p.ruleName(kv.val, f); s != "" {
+				r.Name = s
 			}
 		case "from_engine":
 			r.FromEngine = p.fromEngine(kv.val, f, engines)

@@ -30,50 +30,17 @@
 # SET GLOBAL read_only = OFF; then pointing the clients at it.
 set -eu
 
-docker=${DOCKER:-docker}
-: "${MASTER:?}" "${SLAVE:?}" "${ENGINE_A:?}" "${ENGINE_B:?}" "${EVENTSD_RULE:?}"
-
-if [ -n "${EVENT_ID:-}" ]; then
-	id=$EVENT_ID
-	trigger="$EVENTSD_RULE ($EVENT_TYPE event $EVENT_ID)"
-else
-	id=
-	trigger="$EVENTSD_RULE (state $STATE_HASH, $STATE_COUNT running)"
-fi
-
-# slave_log MESSAGE: a line in the slave's /failover.log (best effort).
-# shellcheck disable=SC2016 # the slave's shell expands it
-slave_log() {
-	"$docker" -H "$ENGINE_B" exec "$SLAVE" sh -c \
-		'echo "$(date -u +%Y-%m-%dT%H:%M:%SZ) $1" >> /failover.log' sh "$1" || true
-}
+# shellcheck source=lib.sh
+. "$(dirname "$0")/lib.sh"
 
 # 1. Is the master really gone? An engine that does not answer within 10s
 # counts as gone: the state rule only calls us once it has been down for its
 # engine_down_grace.
-if running=$(timeout 10 "$docker" -H "$ENGINE_A" inspect --format '{{.State.Running}}' -- "$MASTER" 2>/dev/null) &&
-	[ "$running" = true ]; then
+if [ "$(master_state)" = true ]; then
 	echo "master $MASTER is running: nothing to do"
 	slave_log "promote by $trigger: master running, nothing done"
 	exit 0
 fi
 
-# 2. and 3., inside the slave. The names and ids are arguments of sh, never
-# part of its code.
-# shellcheck disable=SC2016 # the slave's shell expands it
-"$docker" -H "$ENGINE_B" exec "$SLAVE" sh -c '
-	set -eu
-	trigger=$1 id=$2
-	now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-	if [ -n "$id" ] && grep -qxF -e "$id" /failover.handled 2>/dev/null; then
-		result="event already handled, nothing done"
-	elif mkdir /failover.promoted 2>/dev/null; then
-		echo "$now promoted by $trigger" >> /promoted
-		result=promoted
-	else
-		result="already promoted, nothing done"
-	fi
-	[ -z "$id" ] || echo "$id" >> /failover.handled
-	echo "$now promote by $trigger: $result" >> /failover.log
-	echo "slave: $result"
-' sh "$trigger" "$id"
+# 2. and 3., inside the slave.
+slave_step promote "mkdir /failover.promoted" /promoted promoted promoted "already promoted, nothing done"

@@ -15,16 +15,17 @@ import (
 
 func TestFailingHandlerIsRetriedWithBackoffUntilMaxAttempts(t *testing.T) {
 	engines := testenv.Engines(t)
+	name := unique("flaky")
 	cfg := clusterYAML(engines) + fmt.Sprintf(`
 events:
   - name: flaky
     type: start
     from_engine: a
+    from_container: %s
     retry: {max_attempts: 3, backoff: 300ms, max_backoff: 5s}
     command: '%s; echo "attempt $EVENT_ATTEMPT failed" >&2; exit 1'
-`, recordCmd)
+`, name, recordCmd)
 	d := startDaemon(t, cfg, len(engines))
-	name := unique("flaky")
 	testenv.RunContainer(t, engines["a"], name, testenv.Image(t), "sleep", "600")
 	d.waitLog(`"msg":"Handler failed, giving up"`, 1, 30*time.Second)
 	runs := d.runs("flaky")
@@ -54,17 +55,19 @@ events:
 
 func TestHungHandlerAndItsGrandchildAreKilledAtTheTimeout(t *testing.T) {
 	engines := testenv.Engines(t)
-	cfg := clusterYAML(engines) + `
+	name := unique("hung")
+	cfg := clusterYAML(engines) + fmt.Sprintf(`
 events:
   - name: hung
     type: start
     from_engine: a
+    from_container: %s
     timeout: 1s
     retry: {max_attempts: 1}
     command: 'sh -c "trap \"\" TERM; sleep 1000" & echo $! > "$OUT/grandchild.pid"; sleep 1000'
-`
+`, name)
 	d := startDaemon(t, cfg, len(engines))
-	testenv.RunContainer(t, engines["a"], unique("hung"), testenv.Image(t), "sleep", "600")
+	testenv.RunContainer(t, engines["a"], name, testenv.Image(t), "sleep", "600")
 	pidFile := filepath.Join(d.Dir, "grandchild.pid")
 	deadline := time.Now().Add(30 * time.Second)
 	var pid int
@@ -101,18 +104,31 @@ func alive(pid int) bool {
 	return len(fields) > 2 && fields[2] != "Z"
 }
 
-func TestShutdownWaitsForInFlightHandlers(t *testing.T) {
+// handlerRunning starts the daemon, with flags, on one rule named rule that
+// runs command at the start of a container of the test's own on engine a
+// (the engines are shared: other tests start containers there too), starts
+// that container and returns once the handler has made $OUT/ready (command
+// must make it).
+func handlerRunning(t *testing.T, rule, command, ready string, flags ...string) *daemon {
+	t.Helper()
 	engines := testenv.Engines(t)
-	cfg := clusterYAML(engines) + `
+	name := unique(rule)
+	cfg := clusterYAML(engines) + fmt.Sprintf(`
 events:
-  - name: slow
+  - name: %s
     type: start
     from_engine: a
-    command: 'touch "$OUT/started"; sleep 2; touch "$OUT/finished"'
-`
-	d := startDaemon(t, cfg, len(engines), "--shutdown-timeout", "20s")
-	testenv.RunContainer(t, engines["a"], unique("slow"), testenv.Image(t), "sleep", "600")
-	waitFile(t, filepath.Join(d.Dir, "started"), 30*time.Second)
+    from_container: %s
+    command: '%s'
+`, rule, name, command)
+	d := startDaemon(t, cfg, len(engines), flags...)
+	testenv.RunContainer(t, engines["a"], name, testenv.Image(t), "sleep", "600")
+	waitFile(t, filepath.Join(d.Dir, ready), 30*time.Second)
+	return d
+}
+
+func TestShutdownWaitsForInFlightHandlers(t *testing.T) {
+	d := handlerRunning(t, "slow", `touch "$OUT/started"; sleep 2; touch "$OUT/finished"`, "started", "--shutdown-timeout", "20s")
 	d.stop(syscall.SIGTERM)
 	if _, err := os.Stat(filepath.Join(d.Dir, "finished")); err != nil {
 		t.Fatalf("daemon exited before its in-flight handler finished: %v", err)
@@ -120,17 +136,7 @@ events:
 }
 
 func TestShutdownTimeoutKillsHandlersThatTakeTooLong(t *testing.T) {
-	engines := testenv.Engines(t)
-	cfg := clusterYAML(engines) + `
-events:
-  - name: slow
-    type: start
-    from_engine: a
-    command: 'touch "$OUT/started"; sleep 60; touch "$OUT/finished"'
-`
-	d := startDaemon(t, cfg, len(engines), "--shutdown-timeout", "1s")
-	testenv.RunContainer(t, engines["a"], unique("slow"), testenv.Image(t), "sleep", "600")
-	waitFile(t, filepath.Join(d.Dir, "started"), 30*time.Second)
+	d := handlerRunning(t, "slow", `touch "$OUT/started"; sleep 60; touch "$OUT/finished"`, "started", "--shutdown-timeout", "1s")
 	t0 := time.Now()
 	d.stop(syscall.SIGTERM)
 	if took := time.Since(t0); took > 15*time.Second {
@@ -156,24 +162,17 @@ func waitFile(t *testing.T, path string, timeout time.Duration) {
 }
 
 func TestSecondSignalExitsAtOnceAndKillsHandlers(t *testing.T) {
-	engines := testenv.Engines(t)
-	cfg := clusterYAML(engines) + `
-events:
-  - name: slow
-    type: start
-    from_engine: a
-    command: 'echo $$ > "$OUT/handler.pid"; sleep 60; touch "$OUT/finished"'
-`
-	d := startDaemon(t, cfg, len(engines), "--shutdown-timeout", "60s")
-	testenv.RunContainer(t, engines["a"], unique("slow"), testenv.Image(t), "sleep", "600")
-	pidFile := filepath.Join(d.Dir, "handler.pid")
-	waitFile(t, pidFile, 30*time.Second)
-	time.Sleep(100 * time.Millisecond)
-	data, err := os.ReadFile(pidFile)
+	// The pid file appears whole (mv), once written.
+	d := handlerRunning(t, "slow", `echo $$ > "$OUT/pid.tmp" && mv "$OUT/pid.tmp" "$OUT/handler.pid"; sleep 60; touch "$OUT/finished"`,
+		"handler.pid", "--shutdown-timeout", "60s")
+	data, err := os.ReadFile(filepath.Join(d.Dir, "handler.pid"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	pid, _ := strconv.Atoi(strings.TrimSpace(string(data)))
+	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	if err != nil {
+		t.Fatalf("handler.pid: %v", err)
+	}
 	_ = d.cmd.Process.Signal(syscall.SIGTERM)
 	d.waitLog("Shutting down, signal again to exit at once", 1, 10*time.Second)
 	t0 := time.Now()
