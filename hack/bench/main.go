@@ -210,7 +210,7 @@ func parseArgs(args []string) (*benchEnv, []string, string, error) {
 	fs.StringVar(&env.CPUProfile, "cpuprofile", "", "P2: write a CPU profile of the highest rate (in-process daemon only)")
 	fs.IntVar(&env.P3Workers, "p3-workers", 4, "P3: --workers, and the baseline's concurrency")
 	fs.DurationVar(&env.P3Duration, "p3-duration", 10*time.Second, "P3: measured time of each run")
-	fs.Float64Var(&env.P3Rate, "p3-rate", 0, "P3: events per second offered, more than the handlers can take (0: twice the raw sh -c rate measured first)")
+	fs.Float64Var(&env.P3Rate, "p3-rate", 0, "P3: events per second offered, more than the handlers can take (0: 1.25 times the raw sh -c rate measured first)")
 	fs.IntVar(&env.P4Engines, "p4-engines", 1000, "P4: fake engines")
 	fs.IntVar(&env.P4Containers, "p4-containers", 100, "P4: containers per engine")
 	procEnv := fs.String("daemon-env", "", "P2, P4: extra environment of the daemon binary, comma-separated (GOMEMLIMIT=150MiB,GOGC=50)")
