@@ -17,6 +17,8 @@ import (
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
+
+	"github.com/samalba/docker-eventsd/hack/fakeengine"
 )
 
 // The rules of the chaos soak. Each records the start, die and destroy events
@@ -29,12 +31,22 @@ func recordCmd(status string) string {
 	return `{ flock -x 9; printf '%s %s %s %s %s %s %s %s %s ` + status + `\n' "$EVENTSD_RULE" "$EVENT_ID" "$EVENT_TYPE" "${CONTAINER_ID:--}" "$FROM_ENGINE" "$EVENT_SYNTHETIC" "$EVENT_ATTEMPT" "$SOAK_RUN" "$EVENT_TIME" >&9; } 9>>"$SOAK_LEDGER"`
 }
 
-// chaosConfig is the daemon's events.yml for the chaos soak.
-func chaosConfig(proxies map[string]string, names []string, runID string) string {
+// fakePrefix names the fake engines of -fakes: fake0, fake1, ...
+const fakePrefix = "fake"
+
+// fakeContainers is how many running containers each fake engine has.
+const fakeContainers = 20
+
+// chaosConfig is the daemon's events.yml for the chaos soak. fakes are the
+// URLs of the fake engines (no proxy), named fake0, fake1, ...
+func chaosConfig(proxies map[string]string, names []string, fakes []string, runID string) string {
 	var b strings.Builder
 	b.WriteString("cluster:\n")
 	for _, n := range names {
 		fmt.Fprintf(&b, "  %s: %s\n", n, proxies[n])
+	}
+	for i, u := range fakes {
+		fmt.Fprintf(&b, "  %s%d: %s\n", fakePrefix, i, u)
 	}
 	rand8 := `r=$(od -An -N1 -tu1 /dev/urandom)`
 	fmt.Fprintf(&b, `events:
@@ -66,6 +78,15 @@ func chaosConfig(proxies map[string]string, names []string, runID string) string
     command: |
       %[2]s
 `, runID, recordCmd("OK"), recordCmd("FAIL"), rand8)
+	if len(fakes) > 0 {
+		// Volume: the fake engines' kills are matched and logged, with no
+		// command (the workers stay the ledger rules').
+		fmt.Fprintf(&b, `  - name: fake-volume
+    type: kill
+    from_engine: "%s*"
+    log: fake engine kill
+`, fakePrefix)
+	}
 	return b.String()
 }
 
@@ -127,6 +148,32 @@ type chaos struct {
 	engineKills []engineKill
 	faults      []proxyFault
 	quiesceMiss int // quiescent moments that timed out with transitions undelivered
+
+	fakes     *fakeengine.Server // -fakes, or nil
+	fakeNames []string
+	fakeStats *fakeengine.Stats // when the load stopped
+}
+
+// fakeReport is what the fake engines of -fakes saw: volume, outside the
+// ledger. Dropped must be 0: an event the daemon's live subscription did not
+// take within 100 ms (dockerd's rule) means its reader stalled. A subscription
+// closed by a daemon SIGKILL is not a drop.
+type fakeReport struct {
+	Engines int     `json:"engines"`
+	Rate    float64 `json:"rate"`
+	Mix     string  `json:"mix"`
+	// Emitted counts the events the fake engines published; Queued those
+	// handed to the daemon's subscriptions (its filters passed); Written
+	// those written to its connections.
+	Emitted    int64 `json:"emitted"`
+	Queued     int64 `json:"queued"`
+	Written    int64 `json:"written"`
+	Dropped    int64 `json:"dropped"`
+	Streams    int64 `json:"streams"`
+	MaxBacklog int64 `json:"maxBacklog"`
+	// EngineDown counts the engine_down events of fake engines the daemon
+	// reported (they have no faults: a heartbeat lost under load).
+	EngineDown int `json:"engineDownEvents"`
 }
 
 func (s *chaos) count(what string) {
@@ -182,6 +229,7 @@ type chaosReport struct {
 	Total       ruleReport             `json:"total"`
 	EngineDown  int                    `json:"engineDownEvents"`
 	EngineUp    int                    `json:"engineUpEvents"`
+	Fakes       *fakeReport            `json:"fakes,omitempty"`
 	DaemonRuns  []*daemonRun           `json:"daemonRuns"`
 	EngineKills []engineKill           `json:"engineKills"`
 	ProxyFaults []proxyFault           `json:"proxyFaults"`
@@ -229,8 +277,23 @@ func runChaos(ctx context.Context, o *options, logger *log.Logger) (bool, error)
 		}
 	}
 
+	var fakeURLs []string
+	if o.fakes > 0 {
+		srv, err := fakeengine.NewServer(fakeengine.Options{Engines: o.fakes, Containers: fakeContainers})
+		if err != nil {
+			return false, err
+		}
+		defer srv.Close()
+		s.fakes = srv
+		fakeURLs = srv.URLs()
+		for i := range fakeURLs {
+			s.fakeNames = append(s.fakeNames, fmt.Sprintf("%s%d", fakePrefix, i))
+		}
+		logger.Printf("fake engines %v, %g events/s during the faults", s.fakeNames, o.fakeRate)
+	}
+
 	cfgPath := filepath.Join(o.work, "events.yml")
-	if err := os.WriteFile(cfgPath, []byte(chaosConfig(proxies, env.names, s.runID)), 0o644); err != nil {
+	if err := os.WriteFile(cfgPath, []byte(chaosConfig(proxies, env.names, fakeURLs, s.runID)), 0o644); err != nil {
 		return false, err
 	}
 	s.d = &daemon{bin: o.daemonBin, config: cfgPath, work: o.work, ledger: s.ledger,
@@ -245,8 +308,11 @@ func runChaos(ctx context.Context, o *options, logger *log.Logger) (bool, error)
 		return false, err
 	}
 	defer s.d.signal(syscall.SIGKILL, 10*time.Second)
-	if !s.d.waitSynced(env.names, 60*time.Second) {
+	if !s.d.waitSynced(append(append([]string{}, env.names...), s.fakeNames...), 60*time.Second) {
 		return false, fmt.Errorf("the daemon did not sync every engine within 60s; see %s", o.work)
+	}
+	if s.fakes != nil && o.fakeRate > 0 {
+		s.fakes.StartLoad(fakeengine.LoadOptions{Rate: o.fakeRate, Mix: fakeengine.DefaultMix})
 	}
 
 	// Chaos.
@@ -296,6 +362,12 @@ func runChaos(ctx context.Context, o *options, logger *log.Logger) (bool, error)
 	}
 	wg.Wait()
 	cancel()
+	if s.fakes != nil {
+		s.fakes.StopLoad()
+		st := s.fakes.Stats()
+		s.fakeStats = &st
+		logger.Printf("fake engines: %d events emitted, %d queued for the daemon, %d dropped", st.Emitted, st.Queued, st.Dropped)
+	}
 	if fatal != nil {
 		return false, fatal
 	}
@@ -811,7 +883,18 @@ func (s *chaos) report() *chaosReport {
 			rep.Transitions[t.Kind]++
 		}
 	}
+	if st := s.fakeStats; st != nil {
+		rep.Fakes = &fakeReport{Engines: st.Engines, Rate: s.opts.fakeRate, Mix: fakeengine.DefaultMix.String(),
+			Emitted: st.Emitted, Queued: st.Queued, Written: st.Written, Dropped: st.Dropped,
+			Streams: st.Streams, MaxBacklog: st.MaxBacklog}
+	}
 	for _, r := range recs {
+		if r.Rule == "engines" && r.OK && strings.HasPrefix(r.Engine, fakePrefix) {
+			if rep.Fakes != nil && r.Type == "engine_down" {
+				rep.Fakes.EngineDown++
+			}
+			continue
+		}
 		if r.Rule == "engines" && r.OK {
 			switch r.Type {
 			case "engine_down":
@@ -842,7 +925,8 @@ func (s *chaos) report() *chaosReport {
 		notes = notes[:200]
 	}
 	rep.Notes = notes
-	rep.OK = rep.Total.Lost == 0 && rep.Total.Unexplained == 0 && rep.LogErrors["Handler failed, giving up"] == 0
+	rep.OK = rep.Total.Lost == 0 && rep.Total.Unexplained == 0 && rep.LogErrors["Handler failed, giving up"] == 0 &&
+		(rep.Fakes == nil || rep.Fakes.Dropped == 0)
 	return rep
 }
 
@@ -854,6 +938,10 @@ func (s *chaos) printReport(rep *chaosReport) {
 		s.log.Printf("rule %-6s %s", name, rep.Rules[name])
 	}
 	s.log.Printf("total  %s", &rep.Total)
+	if f := rep.Fakes; f != nil {
+		s.log.Printf("fakes  %d engines at %g/s: emitted %d, queued %d, written %d, dropped %d (100 ms rule), max backlog %d, streams %d, engine_down %d",
+			f.Engines, f.Rate, f.Emitted, f.Queued, f.Written, f.Dropped, f.MaxBacklog, f.Streams, f.EngineDown)
+	}
 	if len(rep.LogErrors) > 0 {
 		s.log.Printf("daemon error logs: %v", rep.LogErrors)
 	}

@@ -8,6 +8,11 @@
 // and started again; the proxies reset, refuse, stall and delay connections;
 // the daemon itself is SIGKILLed and started again (with --state-dir when the
 // daemon has it); handlers fail at random (exit 1) and hang past their timeout.
+// With -fakes N, N fake engines (hack/fakeengine, served by this process) join
+// the cluster and emit -fake-rate events per second during the faults, for
+// volume: a log-only rule takes their kills, the ledger ignores them, and the
+// soak fails if they dropped any event for the daemon (dockerd's 100 ms rule:
+// the daemon's reader stalled).
 // The truth is the engines' own view: the soak inspects every container after
 // each of its actions and after each engine restart, and a new StartedAt is a
 // start, a new FinishedAt a die, a 404 a destroy. Three rules record every
@@ -64,6 +69,8 @@ func main() {
 	flag.IntVar(&c.minCtrs, "min-containers", 3, "containers per engine the soak keeps at least")
 	flag.IntVar(&c.maxCtrs, "max-containers", 8, "containers per engine the soak keeps at most")
 	flag.Int64Var(&c.seed, "seed", 0, "random seed (0: from the clock)")
+	flag.IntVar(&c.fakes, "fakes", 0, "chaos mode: fake engines (hack/fakeengine, in process, fake0...) added to the cluster for volume; the soak fails if they drop any event for the daemon (0: none)")
+	flag.Float64Var(&c.fakeRate, "fake-rate", 2000, "chaos mode: events per second emitted by the fake engines in total, during the faults")
 	flag.IntVar(&c.rate, "rate", 1000, "slow mode: events per second to make the engine emit")
 	flag.IntVar(&c.slowContainers, "slow-containers", 32, "slow mode: containers that receive the signals")
 	flag.StringVar(&c.slowEngine, "slow-engine", "", "slow mode: the engine (default: the first)")
@@ -148,6 +155,8 @@ type options struct {
 	minCtrs         int
 	maxCtrs         int
 	seed            int64
+	fakes           int
+	fakeRate        float64
 	rate            int
 	slowContainers  int
 	slowEngine      string

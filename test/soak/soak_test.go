@@ -5,9 +5,10 @@
 // engines SIGKILLed, the daemon SIGKILLed (and restarted with --state-dir
 // when it has the flag), connections reset, refused, stalled and delayed,
 // containers run, killed, restarted, renamed and removed, handlers failing
-// and hanging. It asserts that no start, die or destroy was lost and that no
-// delivery is unexplained (see docs/RELIABILITY.md). The long run is
-// hack/soak/soak.sh.
+// and hanging, while 10 fake engines (hack/fakeengine) add 2,000 events/s of
+// volume. It asserts that no start, die or destroy was lost, that no
+// delivery is unexplained and that the fake engines dropped no event for the
+// daemon (see docs/RELIABILITY.md). The long run is hack/soak/soak.sh.
 package soak
 
 import (
@@ -68,6 +69,14 @@ type report struct {
 	LogErrors  map[string]int  `json:"daemonErrorLogs"`
 	Problems   json.RawMessage `json:"problems"`
 	OK         bool            `json:"ok"`
+	Fakes      *struct {
+		Engines    int   `json:"engines"`
+		Emitted    int64 `json:"emitted"`
+		Queued     int64 `json:"queued"`
+		Dropped    int64 `json:"dropped"`
+		MaxBacklog int64 `json:"maxBacklog"`
+		EngineDown int   `json:"engineDownEvents"`
+	} `json:"fakes"`
 }
 
 func TestShortChaosSoak(t *testing.T) {
@@ -137,7 +146,8 @@ func TestShortChaosSoak(t *testing.T) {
 	cmd := exec.CommandContext(ctx, filepath.Join(bin, "soak"),
 		"-engines-dir", enginesDir, "-daemon", filepath.Join(bin, "docker-eventsd"), "-work", work, "-report", reportPath,
 		"-duration", "45s", "-action-every", "500ms", "-engine-kill-every", "10s", "-engine-down-max", "5s",
-		"-daemon-kill-every", "20s", "-fault-every", "3s", "-fault-max", "3s", "-settle", "40s")
+		"-daemon-kill-every", "20s", "-fault-every", "3s", "-fault-max", "3s", "-settle", "40s",
+		"-fakes", "10", "-fake-rate", "2000")
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	start := time.Now()
@@ -174,6 +184,21 @@ func TestShortChaosSoak(t *testing.T) {
 	}
 	if tot.Expected < 100 || rep.EngineDown < 2 {
 		t.Errorf("only %d transitions and %d engine_down events", tot.Expected, rep.EngineDown)
+	}
+	// The fake engines' volume: the daemon's reader must never stall, even
+	// while it is killed and its engines break (a SIGKILL closes its streams:
+	// no drop).
+	if f := rep.Fakes; f == nil {
+		t.Errorf("no fakes in the report")
+	} else {
+		if f.Emitted < 40000 {
+			t.Errorf("the fake engines emitted only %d events, want at least 40000 (2000/s for 45 s)", f.Emitted)
+		}
+		if f.Dropped != 0 {
+			t.Errorf("the fake engines dropped %d events for the daemon (100 ms rule): its reader stalled", f.Dropped)
+		}
+		t.Logf("fakes: %d engines, %d events emitted, %d queued for the daemon, %d dropped, max backlog %d, engine_down %d",
+			f.Engines, f.Emitted, f.Queued, f.Dropped, f.MaxBacklog, f.EngineDown)
 	}
 	t.Logf("%d containers, transitions %v: delivered %d of %d (synthesized %d), lost %d, lost in documented gaps %d, replays %d, crash replays %d, unexplained %d; --state-dir %v",
 		rep.Containers, rep.Transitions, tot.Delivered, tot.Expected, tot.Synthesized, tot.Lost, tot.GapLost, tot.Replays, tot.CrashReplays, tot.Unexplained, rep.StateDir)
