@@ -1,7 +1,6 @@
 package informer_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -9,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-logr/logr"
-	"github.com/go-logr/logr/testr"
 	"github.com/moby/moby/api/types/container"
 
 	"github.com/samalba/docker-eventsd/informer"
@@ -28,18 +25,7 @@ func runUntilStopped(t *testing.T, eng *informertest.Engine, opts informer.Optio
 	}
 	opts.Heartbeat = 20 * time.Millisecond
 	opts.MinBackoff, opts.MaxBackoff = 10*time.Millisecond, 40*time.Millisecond
-	inf := informer.New(opts)
-	ctx, cancel := context.WithCancel(logr.NewContext(context.Background(), testr.NewWithOptions(t, testr.Options{Verbosity: 2})))
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		inf.Run(ctx)
-	}()
-	stop := func() {
-		cancel()
-		<-done
-	}
-	t.Cleanup(stop)
+	inf, stop := run(t, opts, 2)
 	return inf, rec, stop
 }
 

@@ -1,13 +1,9 @@
 package informer_test
 
 import (
-	"context"
 	"fmt"
 	"testing"
 	"time"
-
-	"github.com/go-logr/logr"
-	"github.com/go-logr/logr/testr"
 
 	"github.com/samalba/docker-eventsd/config"
 	"github.com/samalba/docker-eventsd/informer"
@@ -20,33 +16,26 @@ import (
 // startReal runs an informer on a real engine (or a proxy in front of one).
 func startReal(t *testing.T, url string, opts informer.Options) (*informer.Informer, *recorder) {
 	t.Helper()
+	rec := &recorder{}
+	opts.Name, opts.URL, opts.Client, opts.Handler = "real", url, realClient(t, url), rec
+	if opts.MinBackoff == 0 {
+		opts.MinBackoff, opts.MaxBackoff = 50*time.Millisecond, 500*time.Millisecond
+	}
+	inf, _ := run(t, opts, 1)
+	waitSynced(t, inf, 30*time.Second)
+	return inf, rec
+}
+
+// realClient is a client of the engine at url, closed when the test ends (after
+// the informers the test runs on it have stopped).
+func realClient(t *testing.T, url string) *informer.EngineClient {
+	t.Helper()
 	cli, err := informer.NewClient(config.Engine{Name: "real", URL: url})
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec := &recorder{}
-	opts.Name, opts.URL, opts.Client, opts.Handler = "real", url, cli, rec
-	if opts.MinBackoff == 0 {
-		opts.MinBackoff, opts.MaxBackoff = 50*time.Millisecond, 500*time.Millisecond
-	}
-	inf := informer.New(opts)
-	ctx, cancel := context.WithCancel(logr.NewContext(context.Background(), testr.NewWithOptions(t, testr.Options{Verbosity: 1})))
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		inf.Run(ctx)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		cli.Close()
-	})
-	select {
-	case <-inf.Synced():
-	case <-time.After(30 * time.Second):
-		t.Fatal("informer did not sync with the engine")
-	}
-	return inf, rec
+	t.Cleanup(func() { cli.Close() })
+	return cli
 }
 
 // find waits for an event about the named container (or an engine event when name

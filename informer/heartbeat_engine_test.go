@@ -7,12 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-logr/logr"
-	"github.com/go-logr/logr/testr"
 	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/client"
 
-	"github.com/samalba/docker-eventsd/config"
 	"github.com/samalba/docker-eventsd/informer"
 	"github.com/samalba/docker-eventsd/test/e2e/tcpproxy"
 	"github.com/samalba/docker-eventsd/test/e2e/testenv"
@@ -83,31 +80,12 @@ func (w *watched) Events(ctx context.Context, opts client.EventsListOptions) cli
 // once synced.
 func runWatched(t *testing.T, url string, opts informer.Options) (*watched, *recorder) {
 	t.Helper()
-	cli, err := informer.NewClient(config.Engine{Name: "real", URL: url})
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := &watched{Client: cli}
+	w := &watched{Client: realClient(t, url)}
 	rec := &recorder{}
 	opts.Name, opts.URL, opts.Client, opts.Handler = "real", url, w, rec
 	opts.MinBackoff, opts.MaxBackoff = 50*time.Millisecond, 500*time.Millisecond
-	inf := informer.New(opts)
-	ctx, cancel := context.WithCancel(logr.NewContext(context.Background(), testr.NewWithOptions(t, testr.Options{Verbosity: 0})))
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		inf.Run(ctx)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		cli.Close()
-	})
-	select {
-	case <-inf.Synced():
-	case <-time.After(30 * time.Second):
-		t.Fatal("informer did not sync with the engine")
-	}
+	inf, _ := run(t, opts, 0)
+	waitSynced(t, inf, 30*time.Second)
 	return w, rec
 }
 

@@ -1,12 +1,8 @@
 package informer_test
 
 import (
-	"context"
 	"testing"
 	"time"
-
-	"github.com/go-logr/logr"
-	"github.com/go-logr/logr/testr"
 
 	"github.com/samalba/docker-eventsd/informer"
 	"github.com/samalba/docker-eventsd/informer/informertest"
@@ -32,23 +28,8 @@ func runLinkedUntilStopped(t *testing.T, l *link, opts informer.Options) (*infor
 	if opts.MinBackoff == 0 {
 		opts.MinBackoff, opts.MaxBackoff = 10*time.Millisecond, 40*time.Millisecond
 	}
-	inf := informer.New(opts)
-	ctx, cancel := context.WithCancel(logr.NewContext(context.Background(), testr.NewWithOptions(t, testr.Options{Verbosity: 1})))
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		inf.Run(ctx)
-	}()
-	stop := func() {
-		cancel()
-		<-done
-	}
-	t.Cleanup(stop)
-	select {
-	case <-inf.Synced():
-	case <-time.After(10 * time.Second):
-		t.Fatal("informer did not sync")
-	}
+	inf, stop := run(t, opts, 1)
+	waitSynced(t, inf, 10*time.Second)
 	return inf, rec, stop
 }
 

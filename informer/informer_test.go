@@ -88,18 +88,37 @@ func start(t *testing.T, eng *informertest.Engine, opts informer.Options) (*info
 		opts.Heartbeat = 20 * time.Millisecond
 	}
 	opts.MinBackoff, opts.MaxBackoff = 10*time.Millisecond, 40*time.Millisecond
-	inf := informer.New(opts)
-	ctx, cancel := context.WithCancel(logr.NewContext(context.Background(), testr.NewWithOptions(t, testr.Options{Verbosity: 2})))
+	inf, _ := run(t, opts, 2)
+	return inf, rec
+}
+
+// run runs an informer with opts, logging to t at verbosity v, until the test
+// ends; stop stops it earlier (a daemon that goes away) and waits for it.
+func run(t *testing.T, opts informer.Options, v int) (inf *informer.Informer, stop func()) {
+	t.Helper()
+	inf = informer.New(opts)
+	ctx, cancel := context.WithCancel(logr.NewContext(context.Background(), testr.NewWithOptions(t, testr.Options{Verbosity: v})))
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		inf.Run(ctx)
 	}()
-	t.Cleanup(func() {
+	stop = func() {
 		cancel()
 		<-done
-	})
-	return inf, rec
+	}
+	t.Cleanup(stop)
+	return inf, stop
+}
+
+// waitSynced fails the test unless inf is in sync within timeout.
+func waitSynced(t *testing.T, inf *informer.Informer, timeout time.Duration) {
+	t.Helper()
+	select {
+	case <-inf.Synced():
+	case <-time.After(timeout):
+		t.Fatal("informer did not sync with the engine")
+	}
 }
 
 func TestInitialListFillsCacheWithoutSynthesizing(t *testing.T) {

@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-logr/logr"
-	"github.com/go-logr/logr/testr"
 	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/client"
 
@@ -165,17 +163,7 @@ func runClient(t *testing.T, cli informer.Client, opts informer.Options) (*infor
 	rec := &recorder{}
 	opts.Name, opts.URL, opts.Client, opts.Handler = "e1", "fake://e1", cli, rec
 	opts.MinBackoff, opts.MaxBackoff = 10*time.Millisecond, 40*time.Millisecond
-	inf := informer.New(opts)
-	ctx, cancel := context.WithCancel(logr.NewContext(context.Background(), testr.NewWithOptions(t, testr.Options{Verbosity: 2})))
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		inf.Run(ctx)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
+	inf, _ := run(t, opts, 2)
 	return inf, rec
 }
 
