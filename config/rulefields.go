@@ -8,6 +8,78 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
+// selectorFields are the keys of a Selector, which event and state rules share.
+func selectorFields() []string {
+	return []string{"from_engine", "from_container", "image_contains", "image", "labels"}
+}
+
+// actionFields are the keys of an Action, which event and state rules share.
+func actionFields() []string { return []string{"command", "log", "timeout", "retry", "env"} }
+
+// defaultAction is the Action of a rule that sets none of its fields.
+func defaultAction() Action {
+	return Action{
+		Timeout: DefaultTimeout,
+		Retry:   Retry{MaxAttempts: DefaultMaxAttempts, Backoff: DefaultBackoff, MaxBackoff: DefaultMaxBackoff},
+	}
+}
+
+// selectorNodes keeps the key nodes of the container filters a rule sets,
+// for the checks made once the whole rule is read.
+type selectorNodes struct {
+	fromContainer, image, imageContains, labels *yaml.Node
+}
+
+// selectorField reads kv into s when kv is a key of a Selector, and reports
+// whether it is. field is the path of kv; engines are the names of the
+// engines of cluster:, for from_engine.
+func (p *parser) selectorField(kv pair, field string, engines []string, s *Selector, nodes *selectorNodes) bool {
+	switch kv.name {
+	case "from_engine":
+		s.FromEngine = p.fromEngine(kv.val, field, engines)
+	case "from_container":
+		nodes.fromContainer = kv.key
+		s.FromContainer = p.glob(kv.val, field)
+	case "image":
+		nodes.image = kv.key
+		s.Image = p.glob(kv.val, field)
+	case "image_contains":
+		nodes.imageContains = kv.key
+		s.ImageContains, _, _ = p.str(kv.val, field)
+	case "labels":
+		nodes.labels = kv.key
+		s.Labels = p.stringMap(kv.val, field, nonEmptyKey)
+	default:
+		return false
+	}
+	return true
+}
+
+// actionField reads kv into a when kv is a key of an Action, and reports
+// whether it is. reserved are the variables the daemon sets for the rule's
+// handlers, which env: may not set (nor ENGINE_<NAME> of engines).
+func (p *parser) actionField(kv pair, field string, engines, reserved []string, a *Action) bool {
+	switch kv.name {
+	case "command":
+		a.Command, _, _ = p.str(kv.val, field)
+	case "log":
+		a.Log, _, _ = p.str(kv.val, field)
+	case "timeout":
+		if p.value(kv.val) != nil { // null: the default
+			if d, ok := p.duration(kv.val, field); ok {
+				a.Timeout = d
+			}
+		}
+	case "retry":
+		a.Retry = p.retry(kv.val, field)
+	case "env":
+		a.Env = p.stringMap(kv.val, field, func(k string) string { return checkEnvName(k, reserved, engines) })
+	default:
+		return false
+	}
+	return true
+}
+
 // retryFields are the keys of a rule's retry:.
 func retryFields() []string { return []string{"max_attempts", "backoff", "max_backoff"} }
 
@@ -140,10 +212,4 @@ func (p *parser) retry(n *yaml.Node, field string) Retry {
 		r.Backoff = min(r.Backoff, r.MaxBackoff)
 	}
 	return r
-}
-
-// checkEnvKey returns what is wrong with the name of a variable of a
-// rule's env:, or "".
-func checkEnvKey(k string, engines []string) string {
-	return checkEnvName(k, reservedEnv(), engines)
 }

@@ -9,18 +9,15 @@ import (
 
 // ruleFields are the keys of a rule.
 func ruleFields() []string {
-	return []string{
-		"name", "type", "from_engine", "from_container", "image_contains", "image",
-		"labels", "exit_code", "command", "log", "timeout", "retry", "env",
-	}
+	fields := append([]string{"name", "type"}, selectorFields()...)
+	return append(append(fields, "exit_code"), actionFields()...)
 }
 
 // ruleNodes keeps the key nodes of the fields that are checked against each
 // other once the whole rule is read.
 type ruleNodes struct {
-	name, exitCode                      *yaml.Node
-	fromContainer, image, imageContains *yaml.Node
-	labels                              *yaml.Node
+	name, exitCode *yaml.Node
+	selector       selectorNodes
 }
 
 // rules checks events: and returns its rules. engines are the names of the
@@ -34,11 +31,7 @@ func (p *parser) rules(n *yaml.Node, engines []string) []Rule {
 
 // rule checks the index-th rule, item, of events:.
 func (p *parser) rule(item *yaml.Node, field string, index int, engines []string) (Rule, ruleNodes, bool) {
-	r := Rule{
-		Name:    fmt.Sprintf("rule-%d", index+1),
-		Timeout: DefaultTimeout,
-		Retry:   Retry{MaxAttempts: DefaultMaxAttempts, Backoff: DefaultBackoff, MaxBackoff: DefaultMaxBackoff},
-	}
+	r := Rule{Name: fmt.Sprintf("rule-%d", index+1), Action: defaultAction()}
 	var nodes ruleNodes
 	pairs, v, pos, ok := p.ruleMapping(item, field, "a rule (a mapping with type: and more)")
 	if !ok {
@@ -50,6 +43,9 @@ func (p *parser) rule(item *yaml.Node, field string, index int, engines []string
 	var typesSet bool
 	for _, kv := range pairs {
 		f := field + "." + kv.name
+		if p.selectorField(kv, f, engines, &r.Selector, &nodes.selector) || p.actionField(kv, f, engines, reservedEnv(), &r.Action) {
+			continue
+		}
 		switch kv.name {
 		case "name":
 			nodes.name = kv.key
@@ -59,35 +55,9 @@ func (p *parser) rule(item *yaml.Node, field string, index int, engines []string
 		case "type":
 			typesSet = true
 			r.Types = p.types(kv.val, f)
-		case "from_engine":
-			r.FromEngine = p.fromEngine(kv.val, f, engines)
-		case "from_container":
-			nodes.fromContainer = kv.key
-			r.FromContainer = p.glob(kv.val, f)
-		case "image":
-			nodes.image = kv.key
-			r.Image = p.glob(kv.val, f)
-		case "image_contains":
-			nodes.imageContains = kv.key
-			r.ImageContains, _, _ = p.str(kv.val, f)
-		case "labels":
-			nodes.labels = kv.key
-			r.Labels = p.stringMap(kv.val, f, nonEmptyKey)
 		case "exit_code":
 			nodes.exitCode = kv.key
 			r.ExitCodes = p.exitCodes(kv.val, f)
-		case "command":
-			r.Command, _, _ = p.str(kv.val, f)
-		case "log":
-			r.Log, _, _ = p.str(kv.val, f)
-		case "timeout":
-			if p.value(kv.val) != nil {
-				r.Timeout, _ = p.duration(kv.val, f)
-			}
-		case "retry":
-			r.Retry = p.retry(kv.val, f)
-		case "env":
-			r.Env = p.stringMap(kv.val, f, func(k string) string { return checkEnvKey(k, engines) })
 		default:
 			p.unknownField(kv, field, ruleFields())
 		}
@@ -113,10 +83,10 @@ func (p *parser) checkFilters(r *Rule, nodes ruleNodes, field string) {
 			name string
 			set  bool
 		}{
-			{nodes.fromContainer, "from_container", r.FromContainer != ""},
-			{nodes.image, "image", r.Image != ""},
-			{nodes.imageContains, "image_contains", r.ImageContains != ""},
-			{nodes.labels, "labels", len(r.Labels) > 0},
+			{nodes.selector.fromContainer, "from_container", r.FromContainer != ""},
+			{nodes.selector.image, "image", r.Image != ""},
+			{nodes.selector.imageContains, "image_contains", r.ImageContains != ""},
+			{nodes.selector.labels, "labels", len(r.Labels) > 0},
 		} {
 			if f.set {
 				p.errorf(f.key, field+"."+f.name, "never matches: engine_down and engine_up events have no container")

@@ -59,16 +59,8 @@ type StateRule struct {
 	// Name identifies the rule in logs and in EVENTSD_RULE; defaults to
 	// "state-N" (1-based). Unique among the state rules.
 	Name string
-	// FromEngine is a glob on the engine name; "" matches all.
-	FromEngine string
-	// FromContainer is a glob on the container name without its leading slash; "" matches all.
-	FromContainer string
-	// ImageContains is a substring of the image name; "" matches all.
-	ImageContains string
-	// Image is a glob on the image name; "" matches all.
-	Image string
-	// Labels must all be present on the container; an empty value only requires the key.
-	Labels map[string]string
+	// Selector says which engines and containers the rule selects.
+	Selector
 	// Status lists the statuses selected (see Statuses); empty selects every
 	// status but StatusUnknown.
 	Status []string
@@ -88,16 +80,8 @@ type StateRule struct {
 	// Resync re-runs the command this long after its last run even when
 	// nothing changed; 0 means never.
 	Resync time.Duration
-	// Command is run with /bin/sh -c; "" means the rule only logs.
-	Command string
-	// Log is logged at info level each time the rule fires.
-	Log string
-	// Timeout bounds one run of Command.
-	Timeout time.Duration
-	// Retry says how a failed Command is tried again.
-	Retry Retry
-	// Env is added to the handler's environment.
-	Env map[string]string
+	// Action is what the rule does when it fires.
+	Action
 	// Pos is where the rule is declared.
 	Pos Pos
 }

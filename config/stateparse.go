@@ -11,11 +11,9 @@ import (
 
 // stateFields are the keys of a state rule.
 func stateFields() []string {
-	return []string{
-		"name", "from_engine", "from_container", "image_contains", "image", "labels",
-		"status", "trigger", "engine_down_grace", "debounce", "max_delay", "resync",
-		"command", "log", "timeout", "retry", "env",
-	}
+	fields := append([]string{"name"}, selectorFields()...)
+	fields = append(fields, "status", "trigger", "engine_down_grace", "debounce", "max_delay", "resync")
+	return append(fields, actionFields()...)
 }
 
 // reservedStateEnv returns the variables the daemon sets for every state
@@ -28,6 +26,7 @@ func reservedStateEnv() []string {
 // is read.
 type stateNodes struct {
 	name, debounce, maxDelay *yaml.Node
+	selector                 selectorNodes
 }
 
 // stateRules checks state: and returns its rules. engines are the names of
@@ -45,8 +44,7 @@ func (p *parser) stateRule(item *yaml.Node, field string, index int, engines []s
 		Name:            fmt.Sprintf("state-%d", index+1),
 		Trigger:         TriggerChanged,
 		EngineDownGrace: DefaultEngineDownGrace,
-		Timeout:         DefaultTimeout,
-		Retry:           Retry{MaxAttempts: DefaultMaxAttempts, Backoff: DefaultBackoff, MaxBackoff: DefaultMaxBackoff},
+		Action:          defaultAction(),
 	}
 	var nodes stateNodes
 	pairs, v, pos, ok := p.ruleMapping(item, field, "a state rule (a mapping with a selector and a command)")
@@ -58,22 +56,15 @@ func (p *parser) stateRule(item *yaml.Node, field string, index int, engines []s
 	nerrs := len(p.errs)
 	for _, kv := range pairs {
 		f := field + "." + kv.name
+		if p.selectorField(kv, f, engines, &r.Selector, &nodes.selector) || p.actionField(kv, f, engines, reservedStateEnv(), &r.Action) {
+			continue
+		}
 		switch kv.name {
 		case "name":
 			nodes.name = kv.key
 			if s := p.ruleName(kv.val, f); s != "" {
 				r.Name = s
 			}
-		case "from_engine":
-			r.FromEngine = p.fromEngine(kv.val, f, engines)
-		case "from_container":
-			r.FromContainer = p.glob(kv.val, f)
-		case "image":
-			r.Image = p.glob(kv.val, f)
-		case "image_contains":
-			r.ImageContains, _, _ = p.str(kv.val, f)
-		case "labels":
-			r.Labels = p.stringMap(kv.val, f, nonEmptyKey)
 		case "status":
 			r.Status = p.statuses(kv.val, f)
 		case "trigger":
@@ -92,16 +83,6 @@ func (p *parser) stateRule(item *yaml.Node, field string, index int, engines []s
 			}
 		case "resync":
 			p.optDuration(kv.val, f, MinResync, &r.Resync)
-		case "command":
-			r.Command, _, _ = p.str(kv.val, f)
-		case "log":
-			r.Log, _, _ = p.str(kv.val, f)
-		case "timeout":
-			p.optDuration(kv.val, f, time.Nanosecond, &r.Timeout)
-		case "retry":
-			r.Retry = p.retry(kv.val, f)
-		case "env":
-			r.Env = p.stringMap(kv.val, f, func(k string) string { return checkEnvName(k, reservedStateEnv(), engines) })
 		default:
 			p.unknownField(kv, field, stateFields())
 		}

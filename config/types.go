@@ -66,6 +66,20 @@ type Rule struct {
 	// status ("health_status:unhealthy"), "engine_down", "engine_up" or "*".
 	// "tcp_disconnect" is loaded as "engine_down".
 	Types []string
+	// Selector says which engines and containers the rule is for.
+	Selector
+	// ExitCodes restricts die events to these exit codes; empty matches all.
+	ExitCodes []int
+	// Action is what the rule does when it fires.
+	Action
+	// Pos is where the rule is declared.
+	Pos Pos
+}
+
+// Selector is the filters event rules and state rules share: which engines
+// and containers a rule is about. A filter left empty matches everything; a
+// rule matches when all its set filters do.
+type Selector struct {
 	// FromEngine is a glob (* and ?) on the engine name; "" matches all.
 	FromEngine string
 	// FromContainer is a glob on the container name without its leading slash; "" matches all.
@@ -76,8 +90,16 @@ type Rule struct {
 	Image string
 	// Labels must all be present on the container; an empty value only requires the key.
 	Labels map[string]string
-	// ExitCodes restricts die events to these exit codes; empty matches all.
-	ExitCodes []int
+}
+
+// HasContainerFilter reports whether a filter on the container is set: such
+// a selector never matches what has no container (an engine_down event).
+func (s *Selector) HasContainerFilter() bool {
+	return s.FromContainer != "" || s.Image != "" || s.ImageContains != "" || len(s.Labels) > 0
+}
+
+// Action is what event rules and state rules do when they fire.
+type Action struct {
 	// Command is run with /bin/sh -c; "" means the rule only logs.
 	Command string
 	// Log is logged at info level each time the rule fires.
@@ -88,8 +110,6 @@ type Rule struct {
 	Retry Retry
 	// Env is added to the handler's environment.
 	Env map[string]string
-	// Pos is where the rule is declared.
-	Pos Pos
 }
 
 // Retry is a rule's retry policy: attempt n (n >= 2) waits

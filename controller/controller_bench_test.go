@@ -26,7 +26,7 @@ import (
 // BufferedWriteSyncer (what a buffered stderr would give); "discard" logs
 // nothing, the matching alone.
 func BenchmarkHandleUncaught(b *testing.B) {
-	cfg := localConfig(config.Rule{Name: "never", Types: []string{"die", "start", "kill"}, FromContainer: "no-such-*", Command: "true"})
+	cfg := localConfig(config.Rule{Name: "never", Types: []string{"die", "start", "kill"}, Selector: config.Selector{FromContainer: "no-such-*"}, Action: config.Action{Command: "true"}})
 	events := make([]*informer.Event, 1024)
 	for i := range events {
 		ev := died("web-"+strconv.Itoa(i%16), "ev"+strconv.Itoa(i))
@@ -71,7 +71,7 @@ func BenchmarkHandleUncaught(b *testing.B) {
 // BenchmarkDeliveryPrep is what a worker computes for each handler run
 // besides running it: the stdin document and the environment.
 func BenchmarkDeliveryPrep(b *testing.B) {
-	cfg := localConfig(config.Rule{Name: "all", Types: []string{"*"}, Command: "true"})
+	cfg := localConfig(config.Rule{Name: "all", Types: []string{"*"}, Action: config.Action{Command: "true"}})
 	cfg.Engines[0].Labels = map[string]string{"dc": "par1", "role": "worker"}
 	c := New(Options{Config: cfg, Runner: &controllertest.Runner{}, Environ: os.Environ()})
 	ev := died("web-1", "ev1")

@@ -17,11 +17,11 @@ import (
 
 func TestEveryMatchingRuleRunsOnItsOwn(t *testing.T) {
 	cfg := localConfig(
-		config.Rule{Name: "on-start", Types: []string{"start"}, Command: "a", Timeout: 7 * time.Second},
-		config.Rule{Name: "on-all", Types: []string{"*"}, Command: "b"},
-		config.Rule{Name: "on-stop", Types: []string{"stop"}, Command: "c"},
-		config.Rule{Name: "web", FromContainer: "web*", Command: "d", Env: map[string]string{"X": "1"}},
-		config.Rule{Name: "log-only", Types: []string{"start"}, Log: "web started"},
+		config.Rule{Name: "on-start", Types: []string{"start"}, Action: config.Action{Command: "a", Timeout: 7 * time.Second}},
+		config.Rule{Name: "on-all", Types: []string{"*"}, Action: config.Action{Command: "b"}},
+		config.Rule{Name: "on-stop", Types: []string{"stop"}, Action: config.Action{Command: "c"}},
+		config.Rule{Name: "web", Selector: config.Selector{FromContainer: "web*"}, Action: config.Action{Command: "d", Env: map[string]string{"X": "1"}}},
+		config.Rule{Name: "log-only", Types: []string{"start"}, Action: config.Action{Log: "web started"}},
 	)
 	h := newHarness(t, cfg, nil, 4)
 	h.start()
@@ -70,7 +70,7 @@ func TestUncaughtEventIsLogged(t *testing.T) {
 		wantLevel int
 	}{
 		{name: "no rules: info", wantLevel: 0},
-		{name: "rules: debug", rules: []config.Rule{{Types: []string{"die"}, Command: "x"}}, wantLevel: 1},
+		{name: "rules: debug", rules: []config.Rule{{Types: []string{"die"}, Action: config.Action{Command: "x"}}}, wantLevel: 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -101,7 +101,7 @@ func TestUncaughtEventIsLogged(t *testing.T) {
 }
 
 func TestEventsHandledBeforeRunWaitForTheWorkers(t *testing.T) {
-	h := newHarness(t, localConfig(config.Rule{Types: []string{"start"}, Command: "x"}), nil, 2)
+	h := newHarness(t, localConfig(config.Rule{Types: []string{"start"}, Action: config.Action{Command: "x"}}), nil, 2)
 	h.c.Handle(start("a", "ev1"))
 	h.c.Handle(start("a", "ev2"))
 	if n := h.c.Pending(); n != 2 {
@@ -140,7 +140,7 @@ func TestDeliveriesOfOneKeyRunInOrderUnderManyWorkers(t *testing.T) {
 		mu.Unlock()
 		return reconcile.Result{}, nil
 	}
-	h := newHarness(t, localConfig(config.Rule{Types: []string{"start"}, Command: "x"}), run, 8)
+	h := newHarness(t, localConfig(config.Rule{Types: []string{"start"}, Action: config.Action{Command: "x"}}), run, 8)
 	h.start()
 	for i := range events {
 		h.c.Handle(start(fmt.Sprintf("c%d", i%containers), fmt.Sprintf("ev%d", i)))
@@ -168,7 +168,7 @@ func TestBlockedKeyDoesNotBlockOtherKeys(t *testing.T) {
 		}
 		return reconcile.Result{}, nil
 	}
-	h := newHarness(t, localConfig(config.Rule{Types: []string{"start"}, Command: "x"}), run, 2)
+	h := newHarness(t, localConfig(config.Rule{Types: []string{"start"}, Action: config.Action{Command: "x"}}), run, 2)
 	h.start()
 	h.c.Handle(start("a", "a1"))
 	h.waitStarted(1)
@@ -209,8 +209,11 @@ func TestFailingHandlerIsRetriedWithBackoffUntilMaxAttempts(t *testing.T) {
 		mu.Unlock()
 		return fail()
 	}
-	rule := config.Rule{Name: "flaky", Types: []string{"start"}, Command: "x",
-		Retry: config.Retry{MaxAttempts: 4, Backoff: backoff, MaxBackoff: 25 * time.Millisecond}}
+	rule := config.Rule{
+		Name:   "flaky",
+		Types:  []string{"start"},
+		Action: config.Action{Command: "x", Retry: config.Retry{MaxAttempts: 4, Backoff: backoff, MaxBackoff: 25 * time.Millisecond}},
+	}
 	h := newHarness(t, localConfig(rule), run, 2)
 	h.start()
 	h.c.Handle(start("a", "ev1"))
@@ -275,8 +278,10 @@ func TestNewEventWaitsBehindHeadInBackoff(t *testing.T) {
 		}
 		return reconcile.Result{}, nil
 	}
-	rule := config.Rule{Types: []string{"start"}, Command: "x",
-		Retry: config.Retry{MaxAttempts: 3, Backoff: 30 * time.Millisecond, MaxBackoff: time.Second}}
+	rule := config.Rule{
+		Types:  []string{"start"},
+		Action: config.Action{Command: "x", Retry: config.Retry{MaxAttempts: 3, Backoff: 30 * time.Millisecond, MaxBackoff: time.Second}},
+	}
 	h := newHarness(t, localConfig(rule), run, 4)
 	h.start()
 	h.c.Handle(start("a", "ev1"))
@@ -303,9 +308,13 @@ func TestRetryingKeyDoesNotBlockOthers(t *testing.T) {
 		return reconcile.Result{}, nil
 	}
 	cfg := localConfig(
-		config.Rule{Name: "failing", Types: []string{"start"}, FromContainer: "a", Command: "x",
-			Retry: config.Retry{MaxAttempts: 2, Backoff: 200 * time.Millisecond, MaxBackoff: time.Second}},
-		config.Rule{Name: "ok", Types: []string{"start"}, Command: "y"},
+		config.Rule{
+			Name:     "failing",
+			Types:    []string{"start"},
+			Selector: config.Selector{FromContainer: "a"},
+			Action:   config.Action{Command: "x", Retry: config.Retry{MaxAttempts: 2, Backoff: 200 * time.Millisecond, MaxBackoff: time.Second}},
+		},
+		config.Rule{Name: "ok", Types: []string{"start"}, Action: config.Action{Command: "y"}},
 	)
 	h := newHarness(t, cfg, run, 1) // one worker: anything waiting on the retry would show
 	h.start()
@@ -332,7 +341,7 @@ func TestPanicInRunIsRecoveredAndRetried(t *testing.T) {
 		}
 		return reconcile.Result{Stdout: []byte("fine\n")}, nil
 	}
-	rule := config.Rule{Types: []string{"start"}, Command: "x", Retry: config.Retry{MaxAttempts: 2, Backoff: time.Millisecond}}
+	rule := config.Rule{Types: []string{"start"}, Action: config.Action{Command: "x", Retry: config.Retry{MaxAttempts: 2, Backoff: time.Millisecond}}}
 	h := newHarness(t, localConfig(rule), run, 1)
 	h.start()
 	h.c.Handle(start("a", "ev1"))

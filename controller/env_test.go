@@ -190,8 +190,11 @@ func TestHostileContainerNameReachesHandlerLiterally(t *testing.T) {
 	name := "$(touch " + marker + ")`touch " + marker + "`;touch " + marker
 	cfg := &config.Config{
 		Engines: envEngines,
-		Rules: []config.Rule{{Name: "echo", Types: []string{"start"}, Timeout: 10 * time.Second,
-			Command: `printf '%s' "$FROM_CONTAINER"; cat >/dev/null`}},
+		Rules: []config.Rule{{
+			Name:   "echo",
+			Types:  []string{"start"},
+			Action: config.Action{Timeout: 10 * time.Second, Command: `printf '%s' "$FROM_CONTAINER"; cat >/dev/null`},
+		}},
 	}
 	runner := reconcile.NewRunner(reconcile.Options{})
 	h := newHarness(t, cfg, recordingRunner(runner), 1)

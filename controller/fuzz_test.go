@@ -195,8 +195,7 @@ func FuzzMatch(f *testing.F) {
 				State: informer.StateRunning, ExitCode: exitCode}
 		}
 		r := config.Rule{
-			FromEngine: fromEngine, FromContainer: fromCtr, Image: imagePat, ImageContains: imageSub,
-			Labels: pairs(ruleLabels),
+			Selector: config.Selector{FromEngine: fromEngine, FromContainer: fromCtr, Image: imagePat, ImageContains: imageSub, Labels: pairs(ruleLabels)},
 		}
 		if types != "" {
 			r.Types = strings.Split(types, ",")

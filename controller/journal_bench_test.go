@@ -18,9 +18,9 @@ import (
 // (journal: on a 2-core machine the commits compete with Handle for the CPU).
 func BenchmarkHandle(b *testing.B) {
 	cfg := localConfig(
-		config.Rule{Name: "promote", Types: []string{"die"}, FromContainer: "db-*", Command: "promote"},
-		config.Rule{Name: "lb", Types: []string{"start", "die"}, FromContainer: "web-*", Command: "lb"},
-		config.Rule{Name: "log", Types: []string{"oom"}, Log: "oom"},
+		config.Rule{Name: "promote", Types: []string{"die"}, Selector: config.Selector{FromContainer: "db-*"}, Action: config.Action{Command: "promote"}},
+		config.Rule{Name: "lb", Types: []string{"start", "die"}, Selector: config.Selector{FromContainer: "web-*"}, Action: config.Action{Command: "lb"}},
+		config.Rule{Name: "log", Types: []string{"oom"}, Action: config.Action{Log: "oom"}},
 	)
 	events := make([]*informer.Event, 1024)
 	for i := range events {

@@ -88,8 +88,11 @@ func died(id, eventID string) *informer.Event {
 }
 
 func TestPendingDeliveriesSurviveACrashAndRunAgainInOrderWithTheSameEventID(t *testing.T) {
-	cfg := localConfig(config.Rule{Name: "promote", Types: []string{"die"}, Command: "promote",
-		Retry: config.Retry{MaxAttempts: 5, Backoff: 200 * time.Millisecond}})
+	cfg := localConfig(config.Rule{
+		Name:   "promote",
+		Types:  []string{"die"},
+		Action: config.Action{Command: "promote", Retry: config.Retry{MaxAttempts: 5, Backoff: 200 * time.Millisecond}},
+	})
 	j := newMemJournal()
 	before := newJournalHarness(t, cfg, j, func(context.Context, reconcile.Command) (reconcile.Result, error) { return fail() })
 	for _, ev := range []*informer.Event{died("db", "ev1"), died("db", "ev2"), died("db", "ev3"), died("web", "ev4")} {
@@ -163,7 +166,7 @@ func TestPendingDeliveriesSurviveACrashAndRunAgainInOrderWithTheSameEventID(t *t
 }
 
 func TestGivenUpDeliveryLeavesTheJournal(t *testing.T) {
-	cfg := localConfig(config.Rule{Name: "r", Types: []string{"die"}, Command: "x", Retry: config.Retry{MaxAttempts: 2, Backoff: time.Millisecond}})
+	cfg := localConfig(config.Rule{Name: "r", Types: []string{"die"}, Action: config.Action{Command: "x", Retry: config.Retry{MaxAttempts: 2, Backoff: time.Millisecond}}})
 	j := newMemJournal()
 	h := newJournalHarness(t, cfg, j, func(context.Context, reconcile.Command) (reconcile.Result, error) { return fail() })
 	h.start()
@@ -176,9 +179,9 @@ func TestGivenUpDeliveryLeavesTheJournal(t *testing.T) {
 
 func TestRecoverDropsDeliveriesItCannotRunAsBefore(t *testing.T) {
 	cfg := localConfig(
-		config.Rule{Name: "kept", Types: []string{"die"}, Command: "x"},
-		config.Rule{Name: "now-start-only", Types: []string{"start"}, Command: "y"},
-		config.Rule{Name: "rule-3", Types: []string{"die"}, Command: "new command"},
+		config.Rule{Name: "kept", Types: []string{"die"}, Action: config.Action{Command: "x"}},
+		config.Rule{Name: "now-start-only", Types: []string{"start"}, Action: config.Action{Command: "y"}},
+		config.Rule{Name: "rule-3", Types: []string{"die"}, Action: config.Action{Command: "new command"}},
 	)
 	record := func(rule, command string, ev *informer.Event) []byte {
 		evJSON, _ := json.Marshal(ev)
@@ -233,7 +236,7 @@ func TestRecoverDropsDeliveriesItCannotRunAsBefore(t *testing.T) {
 }
 
 func TestRecoverRefusesADamagedRecord(t *testing.T) {
-	h := newJournalHarness(t, localConfig(config.Rule{Name: "r", Command: "x"}), newMemJournal(), nil)
+	h := newJournalHarness(t, localConfig(config.Rule{Name: "r", Action: config.Action{Command: "x"}}), newMemJournal(), nil)
 	_, err := h.c.Recover([]JournaledDelivery{{Seq: 9, Data: []byte(`{"rule":"r","event":7}`)}})
 	if err == nil || !strings.Contains(err.Error(), "pending delivery 9") {
 		t.Fatalf("Recover = %v, want an error naming delivery 9", err)
@@ -241,7 +244,7 @@ func TestRecoverRefusesADamagedRecord(t *testing.T) {
 }
 
 func TestStateRuleDoesNotRunAgainAfterARestartForTheSetOfItsLastSuccess(t *testing.T) {
-	rule := config.StateRule{Name: "masters", FromContainer: "db-*", Status: []string{config.StatusRunning}, Command: "x"}
+	rule := config.StateRule{Name: "masters", Selector: config.Selector{FromContainer: "db-*"}, Status: []string{config.StatusRunning}, Action: config.Action{Command: "x"}}
 	j := newMemJournal()
 	first := newStateHarness(t, stateConfig(rule), nil)
 	first.c.journal = j

@@ -9,8 +9,8 @@ import (
 	"github.com/samalba/docker-eventsd/informer"
 )
 
-// matcher is a rule's filters compiled once, in New, so that matching, which
-// runs for every event and every rule, allocates nothing.
+// matcher is an event rule's filters compiled once, in New, so that
+// matching, which runs for every event and every rule, allocates nothing.
 //
 // A rule matches an event when all its set filters match; an unset filter (an
 // empty string, list or map) matches everything. A container filter that is set
@@ -23,15 +23,25 @@ type matcher struct {
 	// kinds are the container actions wanted, with an optional status.
 	kinds []kindMatcher
 
-	fromEngine    string // glob on Event.Engine
+	// sel is the rule's selector, which state rules compile the same way.
+	sel selectorMatcher
+	// exitCodes are the exit codes wanted, for die events only.
+	exitCodes []int
+
+	// needsContainer is true when any container filter is set.
+	needsContainer bool
+}
+
+// selectorMatcher is a config.Selector compiled once: the filters on the
+// engine and the container that event rules and state rules share.
+type selectorMatcher struct {
+	fromEngine    string // glob on the engine name
 	fromContainer string // glob on Container.Name
 	image         string // glob on Container.Image
 	imageContains string // substring of Container.Image
 	labels        []labelMatcher
-	exitCodes     []int // for die events only
-
-	// needsContainer is true when any container filter is set.
-	needsContainer bool
+	// containers is true when any filter on the container is set.
+	containers bool
 }
 
 // kindMatcher matches a container event by Event.Kind and, when status is not
@@ -45,17 +55,60 @@ type labelMatcher struct {
 	key, value string
 }
 
+// compileSelectorMatcher compiles the filters of s, its labels sorted by key
+// so that a mismatch is found in the same order every time.
+func compileSelectorMatcher(s *config.Selector) selectorMatcher {
+	m := selectorMatcher{
+		fromEngine:    s.FromEngine,
+		fromContainer: s.FromContainer,
+		image:         s.Image,
+		imageContains: s.ImageContains,
+		containers:    s.HasContainerFilter(),
+	}
+	keys := make([]string, 0, len(s.Labels))
+	for k := range s.Labels {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		m.labels = append(m.labels, labelMatcher{key: k, value: s.Labels[k]})
+	}
+	return m
+}
+
+// engine reports whether the selector matches the engine called name.
+func (m *selectorMatcher) engine(name string) bool {
+	return m.fromEngine == "" || config.Match(m.fromEngine, name)
+}
+
+// container reports whether c passes every container filter of m.
+func (m *selectorMatcher) container(c *informer.Container) bool {
+	if m.fromContainer != "" && !config.Match(m.fromContainer, c.Name) {
+		return false
+	}
+	if m.image != "" && !config.Match(m.image, c.Image) {
+		return false
+	}
+	if m.imageContains != "" && !strings.Contains(c.Image, m.imageContains) {
+		return false
+	}
+	for _, l := range m.labels {
+		v, ok := c.Labels[l.key]
+		if !ok || (l.value != "" && v != l.value) {
+			return false
+		}
+	}
+	return true
+}
+
 // compileMatcher compiles the filters of r. It normalizes types the way the
 // config loader does (lower case, "tcp_disconnect" is "engine_down", spaces
 // around ":" ignored), so a config built by hand matches like a loaded one.
 func compileMatcher(r *config.Rule) matcher {
 	m := matcher{
-		anyType:       len(r.Types) == 0,
-		fromEngine:    r.FromEngine,
-		fromContainer: r.FromContainer,
-		image:         r.Image,
-		imageContains: r.ImageContains,
-		exitCodes:     slices.Clone(r.ExitCodes),
+		anyType:   len(r.Types) == 0,
+		sel:       compileSelectorMatcher(&r.Selector),
+		exitCodes: slices.Clone(r.ExitCodes),
 	}
 	for _, t := range r.Types {
 		t = strings.ToLower(strings.TrimSpace(t))
@@ -71,48 +124,21 @@ func compileMatcher(r *config.Rule) matcher {
 			m.kinds = append(m.kinds, kindMatcher{kind: strings.TrimSpace(kind), status: strings.TrimSpace(status)})
 		}
 	}
-	keys := make([]string, 0, len(r.Labels))
-	for k := range r.Labels {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		m.labels = append(m.labels, labelMatcher{key: k, value: r.Labels[k]})
-	}
-	m.needsContainer = m.fromContainer != "" || m.image != "" || m.imageContains != "" ||
-		len(m.labels) > 0 || len(m.exitCodes) > 0
+	m.needsContainer = m.sel.containers || len(m.exitCodes) > 0
 	return m
 }
 
 // match reports whether ev passes every filter of m.
 func (m *matcher) match(ev *informer.Event) bool {
-	if !m.matchType(ev) {
-		return false
-	}
-	if m.fromEngine != "" && !config.Match(m.fromEngine, ev.Engine) {
+	if !m.matchType(ev) || !m.sel.engine(ev.Engine) {
 		return false
 	}
 	if !m.needsContainer {
 		return true
 	}
 	c := ev.Container
-	if c == nil {
+	if c == nil || !m.sel.container(c) {
 		return false
-	}
-	if m.fromContainer != "" && !config.Match(m.fromContainer, c.Name) {
-		return false
-	}
-	if m.image != "" && !config.Match(m.image, c.Image) {
-		return false
-	}
-	if m.imageContains != "" && !strings.Contains(c.Image, m.imageContains) {
-		return false
-	}
-	for _, l := range m.labels {
-		v, ok := c.Labels[l.key]
-		if !ok || (l.value != "" && v != l.value) {
-			return false
-		}
 	}
 	if len(m.exitCodes) > 0 && ev.Kind() == "die" {
 		code, ok := exitCode(ev)

@@ -17,7 +17,7 @@ func TestShutdownWaitsForRunningHandler(t *testing.T) {
 		ctxErr = ctx.Err()
 		return res, err
 	}
-	h := newHarness(t, localConfig(config.Rule{Types: []string{"start"}, Command: "x"}), run, 2)
+	h := newHarness(t, localConfig(config.Rule{Types: []string{"start"}, Action: config.Action{Command: "x"}}), run, 2)
 	h.start()
 	h.c.Handle(start("a", "ev1"))
 	h.waitStarted(1)
@@ -53,7 +53,7 @@ func TestShutdownCancelsHandlerAfterTimeout(t *testing.T) {
 	run := func(ctx context.Context, cmd reconcile.Command) (reconcile.Result, error) {
 		return blockUntil(ctx, nil)
 	}
-	h := newHarness(t, localConfig(config.Rule{Types: []string{"start"}, Command: "x"}), run, 1)
+	h := newHarness(t, localConfig(config.Rule{Types: []string{"start"}, Action: config.Action{Command: "x"}}), run, 1)
 	h.shutdownTimeout = timeout
 	h.start()
 	h.c.Handle(start("a", "ev1"))
@@ -86,7 +86,7 @@ func TestShutdownCancelsHandlerAfterTimeout(t *testing.T) {
 }
 
 func TestHandleAfterShutdownDoesNothing(t *testing.T) {
-	h := newHarness(t, localConfig(config.Rule{Types: []string{"start"}, Command: "x"}), nil, 1)
+	h := newHarness(t, localConfig(config.Rule{Types: []string{"start"}, Action: config.Action{Command: "x"}}), nil, 1)
 	h.start()
 	if err := h.stop(); err != nil {
 		t.Fatal(err)
@@ -109,7 +109,7 @@ func TestHandlerFailingDuringShutdownIsNotRetried(t *testing.T) {
 		<-release
 		return fail()
 	}
-	rule := config.Rule{Types: []string{"start"}, Command: "x", Retry: config.Retry{MaxAttempts: 5, Backoff: time.Millisecond}}
+	rule := config.Rule{Types: []string{"start"}, Action: config.Action{Command: "x", Retry: config.Retry{MaxAttempts: 5, Backoff: time.Millisecond}}}
 	h := newHarness(t, localConfig(rule), run, 1)
 	h.start()
 	h.c.Handle(start("a", "ev1"))

@@ -18,11 +18,9 @@ import (
 // selector is a state rule's selector compiled once: the filters event rules
 // have, plus the statuses and the engine-down grace.
 type selector struct {
-	// match holds the container filters, with every type: it is given a
-	// container event made up for each cached container.
-	match matcher
-	// fromEngine is a glob on the engine name; "" matches all.
-	fromEngine string
+	// match holds the engine and container filters, compiled as for event
+	// rules.
+	match selectorMatcher
 	// statuses are the statuses wanted; empty means any but unknown.
 	statuses []string
 	// grace is how long an engine may be down before its containers are
@@ -33,12 +31,8 @@ type selector struct {
 // compileSelector compiles the selector of r.
 func compileSelector(r *config.StateRule) selector {
 	sel := selector{
-		match: compileMatcher(&config.Rule{
-			Types: []string{config.TypeAll}, FromEngine: r.FromEngine, FromContainer: r.FromContainer,
-			Image: r.Image, ImageContains: r.ImageContains, Labels: r.Labels,
-		}),
-		fromEngine: r.FromEngine,
-		grace:      max(r.EngineDownGrace, 0),
+		match: compileSelectorMatcher(&r.Selector),
+		grace: max(r.EngineDownGrace, 0),
 	}
 	for _, s := range r.Status {
 		s = strings.ToLower(strings.TrimSpace(s))
@@ -50,9 +44,7 @@ func compileSelector(r *config.StateRule) selector {
 }
 
 // engine reports whether the selector may match containers of the engine.
-func (sel *selector) engine(name string) bool {
-	return sel.fromEngine == "" || config.Match(sel.fromEngine, name)
-}
+func (sel *selector) engine(name string) bool { return sel.match.engine(name) }
 
 // expired reports whether an engine down since downSince (zero: not down)
 // has been down for at least the grace at now.
@@ -140,7 +132,6 @@ func (st *stateSet) graceDeadline(now time.Time, sel *selector) time.Time {
 // then name, then ID.
 func (st *stateSet) snapshot(now time.Time, sel *selector) (*snapshot, error) {
 	items := []stateItem{}
-	ev := informer.Event{Type: informer.TypeContainer, Action: "state"}
 	for _, e := range st.engines {
 		if e.state == nil || !sel.engine(e.name) {
 			continue
@@ -150,7 +141,6 @@ func (st *stateSet) snapshot(now time.Time, sel *selector) (*snapshot, error) {
 			continue
 		}
 		unknown := sel.expired(now, e.state.DownSince())
-		ev.Engine = e.name
 		for _, ct := range cache.List() {
 			if ct.State == informer.StateGone {
 				continue
@@ -159,8 +149,7 @@ func (st *stateSet) snapshot(now time.Time, sel *selector) (*snapshot, error) {
 			if unknown {
 				status = config.StatusUnknown
 			}
-			ev.ActorID, ev.Container = ct.ID, ct
-			if !sel.match.match(&ev) || !sel.status(ct, status) {
+			if !sel.match.container(ct) || !sel.status(ct, status) {
 				continue
 			}
 			items = append(items, stateItem{Container: canonical(ct, e.name), Status: status})

@@ -63,8 +63,9 @@ func TestStateRuleGetsTheSetOnStdinInAFileAndInItsEnvironment(t *testing.T) {
 		return reconcile.Result{}, err
 	}
 	sh := newStateHarness(t, stateConfig(config.StateRule{
-		Name: "dbs", FromContainer: "db-*", Command: "./x", Timeout: 7 * time.Second,
-		Env: map[string]string{"PGUSER": "admin", "STATE_COUNT": "99"},
+		Name:     "dbs",
+		Selector: config.Selector{FromContainer: "db-*"},
+		Action:   config.Action{Command: "./x", Timeout: 7 * time.Second, Env: map[string]string{"PGUSER": "admin", "STATE_COUNT": "99"}},
 	}), run)
 	sh.runEngine("a")
 	sh.runEngine("b")
@@ -125,7 +126,9 @@ func TestStateRuleGetsTheSetOnStdinInAFileAndInItsEnvironment(t *testing.T) {
 
 func TestStateRuleChangedRunsOnlyWhenTheSetChanges(t *testing.T) {
 	sh := newStateHarness(t, stateConfig(config.StateRule{
-		FromContainer: "db-*", Status: []string{config.StatusRunning}, Command: "x",
+		Selector: config.Selector{FromContainer: "db-*"},
+		Status:   []string{config.StatusRunning},
+		Action:   config.Action{Command: "x"},
 	}), nil)
 	sh.runEngine("a")
 	sh.runEngine("b")
@@ -171,7 +174,10 @@ func TestStateRuleTriggers(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.trigger+"/running="+strconv.FormatBool(tt.running), func(t *testing.T) {
 			sh := newStateHarness(t, stateConfig(config.StateRule{
-				FromEngine: "a", Status: []string{config.StatusRunning}, Trigger: tt.trigger, Command: "x",
+				Selector: config.Selector{FromEngine: "a"},
+				Status:   []string{config.StatusRunning},
+				Trigger:  tt.trigger,
+				Action:   config.Action{Command: "x"},
 			}), nil)
 			sh.runEngine("a")
 			sh.do("a", 1, func(d *informertest.Engine) { d.Create("db-1", "db-1", "postgres", nil) })
@@ -214,7 +220,7 @@ func TestStateRuleSelectsByStatus(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run("status="+strings.Join(tt.status, ","), func(t *testing.T) {
-			sh := newStateHarness(t, stateConfig(config.StateRule{FromEngine: "a", Status: tt.status, Command: "x"}), nil)
+			sh := newStateHarness(t, stateConfig(config.StateRule{Selector: config.Selector{FromEngine: "a"}, Status: tt.status, Action: config.Action{Command: "x"}}), nil)
 			sh.runEngine("a")
 			for _, id := range []string{"running", "healthy", "sick", "exited", "paused"} {
 				sh.startContainer("a", id, nil)
@@ -236,7 +242,7 @@ func TestStateRuleSelectsByStatus(t *testing.T) {
 }
 
 func TestStateRuleLogOnlyFiresWithoutRunning(t *testing.T) {
-	sh := newStateHarness(t, stateConfig(config.StateRule{Name: "watch", Log: "no database", Trigger: config.TriggerEmpty}), nil)
+	sh := newStateHarness(t, stateConfig(config.StateRule{Name: "watch", Trigger: config.TriggerEmpty, Action: config.Action{Log: "no database"}}), nil)
 	sh.runEngine("a")
 	sh.runEngine("b")
 	sh.start()
@@ -251,7 +257,8 @@ func TestStateRuleLogOnlyFiresWithoutRunning(t *testing.T) {
 
 func TestStateRuleTreatsContainersOfEveryEngineWithTheSameFilters(t *testing.T) {
 	sh := newStateHarness(t, stateConfig(config.StateRule{
-		FromEngine: "b", Image: "postgres:*", Labels: map[string]string{"role": "master"}, Command: "x",
+		Selector: config.Selector{FromEngine: "b", Image: "postgres:*", Labels: map[string]string{"role": "master"}},
+		Action:   config.Action{Command: "x"},
 	}), nil)
 	sh.runEngine("a")
 	sh.runEngine("b")

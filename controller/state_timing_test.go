@@ -29,7 +29,10 @@ func TestStateRuleDebouncesABurstOfChanges(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			sh := newStateHarness(t, stateConfig(config.StateRule{
-				Status: []string{config.StatusRunning}, Debounce: 200 * time.Millisecond, MaxDelay: tt.maxDelay, Command: "x",
+				Status:   []string{config.StatusRunning},
+				Debounce: 200 * time.Millisecond,
+				MaxDelay: tt.maxDelay,
+				Action:   config.Action{Command: "x"},
 			}), nil)
 			sh.runEngine("a")
 			sh.runEngine("b")
@@ -72,8 +75,11 @@ func TestStateRuleDebouncesABurstOfChanges(t *testing.T) {
 
 func TestStateRuleDebounceIgnoresAChangeUndoneInTime(t *testing.T) {
 	sh := newStateHarness(t, stateConfig(config.StateRule{
-		FromEngine: "a", Status: []string{config.StatusRunning}, Trigger: config.TriggerEmpty,
-		Debounce: 5 * time.Second, Command: "failover",
+		Selector: config.Selector{FromEngine: "a"},
+		Status:   []string{config.StatusRunning},
+		Trigger:  config.TriggerEmpty,
+		Debounce: 5 * time.Second,
+		Action:   config.Action{Command: "failover"},
 	}), nil)
 	sh.runEngine("a")
 	sh.startContainer("a", "master", nil)
@@ -102,8 +108,9 @@ func TestStateRuleRetriesUntilANewerStateSupersedesIt(t *testing.T) {
 		return reconcile.Result{}, nil
 	}
 	sh := newStateHarness(t, stateConfig(config.StateRule{
-		FromEngine: "a", Status: []string{config.StatusRunning}, Command: "x",
-		Retry: config.Retry{MaxAttempts: 10, Backoff: time.Second, MaxBackoff: 4 * time.Second},
+		Selector: config.Selector{FromEngine: "a"},
+		Status:   []string{config.StatusRunning},
+		Action:   config.Action{Command: "x", Retry: config.Retry{MaxAttempts: 10, Backoff: time.Second, MaxBackoff: 4 * time.Second}},
 	}), run)
 	sh.runEngine("a")
 	sh.startContainer("a", "db-1", nil)
@@ -150,7 +157,8 @@ func TestStateRuleGivesUpAfterMaxAttemptsAndWaitsForAChange(t *testing.T) {
 		return reconcile.Result{}, nil
 	}
 	sh := newStateHarness(t, stateConfig(config.StateRule{
-		FromEngine: "a", Command: "x", Retry: config.Retry{MaxAttempts: 2, Backoff: time.Second, MaxBackoff: time.Second},
+		Selector: config.Selector{FromEngine: "a"},
+		Action:   config.Action{Command: "x", Retry: config.Retry{MaxAttempts: 2, Backoff: time.Second, MaxBackoff: time.Second}},
 	}), run)
 	sh.runEngine("a")
 	sh.start()
@@ -179,7 +187,10 @@ func TestStateRuleResyncRunsAgainWhileTheTriggerHolds(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.trigger, func(t *testing.T) {
 			sh := newStateHarness(t, stateConfig(config.StateRule{
-				FromEngine: "a", Trigger: tt.trigger, Resync: time.Minute, Command: "x",
+				Selector: config.Selector{FromEngine: "a"},
+				Trigger:  tt.trigger,
+				Resync:   time.Minute,
+				Action:   config.Action{Command: "x"},
 			}), nil)
 			sh.runEngine("a")
 			sh.startContainer("a", "db", nil)
@@ -201,10 +212,20 @@ func TestStateRuleResyncRunsAgainWhileTheTriggerHolds(t *testing.T) {
 
 func TestStateRuleEngineDownGraceMakesContainersUnknown(t *testing.T) {
 	sh := newStateHarness(t, stateConfig(
-		config.StateRule{Name: "master", Status: []string{config.StatusRunning}, Trigger: config.TriggerEmpty,
-			EngineDownGrace: 10 * time.Second, Command: "failover"},
-		config.StateRule{Name: "lost", Status: []string{config.StatusUnknown}, Trigger: config.TriggerNonEmpty,
-			EngineDownGrace: 10 * time.Second, Command: "alert"},
+		config.StateRule{
+			Name:            "master",
+			Status:          []string{config.StatusRunning},
+			Trigger:         config.TriggerEmpty,
+			EngineDownGrace: 10 * time.Second,
+			Action:          config.Action{Command: "failover"},
+		},
+		config.StateRule{
+			Name:            "lost",
+			Status:          []string{config.StatusUnknown},
+			Trigger:         config.TriggerNonEmpty,
+			EngineDownGrace: 10 * time.Second,
+			Action:          config.Action{Command: "alert"},
+		},
 	), nil)
 	sh.runEngine("a")
 	sh.runEngine("b")
@@ -243,7 +264,7 @@ func TestStateRuleEngineDownGraceMakesContainersUnknown(t *testing.T) {
 }
 
 func TestStateRuleWaitsForEveryEngineToSync(t *testing.T) {
-	sh := newStateHarness(t, stateConfig(config.StateRule{Command: "x", EngineDownGrace: 10 * time.Second}), nil)
+	sh := newStateHarness(t, stateConfig(config.StateRule{EngineDownGrace: 10 * time.Second, Action: config.Action{Command: "x"}}), nil)
 	sh.runEngine("a")
 	sh.start()
 	sh.startContainer("a", "web", nil)
@@ -264,7 +285,7 @@ func TestStateRuleWaitsForEveryEngineToSync(t *testing.T) {
 }
 
 func TestStateRuleStopsWaitingForAnEngineDownLongerThanTheGrace(t *testing.T) {
-	sh := newStateHarness(t, stateConfig(config.StateRule{Trigger: config.TriggerEmpty, Command: "x", EngineDownGrace: 10 * time.Second}), nil)
+	sh := newStateHarness(t, stateConfig(config.StateRule{Trigger: config.TriggerEmpty, EngineDownGrace: 10 * time.Second, Action: config.Action{Command: "x"}}), nil)
 	sh.runEngine("a")
 	sh.setDown("b", true) // unreachable at start-up, never synced
 	sh.start()
@@ -287,7 +308,7 @@ func TestStateRuleRunsNeverOverlap(t *testing.T) {
 		}
 		return blockUntil(ctx, release)
 	}
-	sh := newStateHarness(t, stateConfig(config.StateRule{FromEngine: "a", Status: []string{config.StatusRunning}, Command: "x"}), run)
+	sh := newStateHarness(t, stateConfig(config.StateRule{Selector: config.Selector{FromEngine: "a"}, Status: []string{config.StatusRunning}, Action: config.Action{Command: "x"}}), run)
 	sh.runEngine("a")
 	sh.harness.start() // not sh.start: the first run blocks
 	sh.waitStarted(1)
@@ -328,7 +349,7 @@ func TestStateRuleShutdown(t *testing.T) {
 			run := func(ctx context.Context, cmd reconcile.Command) (reconcile.Result, error) {
 				return blockUntil(ctx, release)
 			}
-			sh := newStateHarness(t, stateConfig(config.StateRule{FromEngine: "a", Command: "x"}), run)
+			sh := newStateHarness(t, stateConfig(config.StateRule{Selector: config.Selector{FromEngine: "a"}, Action: config.Action{Command: "x"}}), run)
 			sh.shutdownTimeout = tt.timeout
 			sh.runEngine("a")
 			sh.harness.start() // not sh.start: the first run blocks
@@ -350,8 +371,10 @@ func TestStateRuleShutdown(t *testing.T) {
 func TestStateRuleKeepsRetryingAStateThatComesBack(t *testing.T) {
 	run := func(context.Context, reconcile.Command) (reconcile.Result, error) { return fail() }
 	sh := newStateHarness(t, stateConfig(config.StateRule{
-		FromEngine: "a", Status: []string{config.StatusRunning}, Debounce: time.Second, Command: "x",
-		Retry: config.Retry{MaxAttempts: 10, Backoff: 10 * time.Second, MaxBackoff: 10 * time.Second},
+		Selector: config.Selector{FromEngine: "a"},
+		Status:   []string{config.StatusRunning},
+		Debounce: time.Second,
+		Action:   config.Action{Command: "x", Retry: config.Retry{MaxAttempts: 10, Backoff: 10 * time.Second, MaxBackoff: 10 * time.Second}},
 	}), run)
 	sh.runEngine("a")
 	sh.startContainer("a", "db", nil)
