@@ -2,6 +2,8 @@ package controller
 
 import (
 	"math/rand/v2"
+	"slices"
+	"sync"
 	"time"
 
 	"k8s.io/client-go/util/workqueue"
@@ -14,8 +16,14 @@ import (
 // many rules, a flapping dependency) do not all retry in the same instant.
 const jitterFraction = 0.2
 
-// retryPolicy is a rule's Retry with the zero fields of a hand-built config
-// set to the defaults the config loader applies.
+// retryPolicy is how the failed command of a rule is tried again: the one
+// retry policy of the daemon's handlers. Event rules' deliveries ask it
+// through the workqueue's rate limiter (ruleRateLimiter), state rules' runs
+// ask it directly (stateMachine.failed); both count attempts the same way and
+// wait the same backoff.
+//
+// It is a rule's config.Retry with the zero fields of a hand-built config set
+// to the defaults the config loader applies.
 type retryPolicy struct {
 	maxAttempts int
 	backoff     time.Duration
@@ -37,53 +45,70 @@ func newRetryPolicy(r config.Retry) retryPolicy {
 	return p
 }
 
-// ruleRateLimiter is the workqueue's rate limiter. It keeps one
-// exponential-failure limiter per rule, because each rule has its own backoff,
-// and delegates to the one of the key's rule: the library counts the failures
-// of each key (When, NumRequeues) and clears them (Forget).
-//
-// The n-th failure of a key's head delivery gives min(Backoff*2^(n-1),
-// MaxBackoff), so attempt n >= 2 waits min(Backoff*2^(n-2), MaxBackoff) as
-// config.Retry says, then jittered by ±20%, and never more than MaxBackoff.
+// exhausted reports whether failures failed attempts are all the policy
+// allows: max_attempts counts the first run too.
+func (p retryPolicy) exhausted(failures int) bool { return failures >= p.maxAttempts }
+
+// delay returns the wait after failures (>= 1) failed attempts, before
+// attempt n = failures+1: min(backoff * 2^(n-2), max_backoff), as
+// config.Retry says, without jitter.
+func (p retryPolicy) delay(failures int) time.Duration {
+	d := p.backoff
+	for i := 1; i < failures && d < p.maxBackoff; i++ {
+		if d > p.maxBackoff/2 {
+			return p.maxBackoff // doubling would pass the cap, or overflow
+		}
+		d *= 2
+	}
+	return min(d, p.maxBackoff)
+}
+
+// wait returns delay(failures) jittered by ±jitterFraction, never more than
+// max_backoff.
+func (p retryPolicy) wait(failures int) time.Duration {
+	return jitter(p.delay(failures), jitterFraction, p.maxBackoff)
+}
+
+// ruleRateLimiter is the workqueue's rate limiter: it counts the failures of
+// each key (When, NumRequeues, Forget) and asks the policy of the key's rule
+// how long the key waits, so that a delivery backs off exactly as a state
+// rule's run does.
 type ruleRateLimiter struct {
-	rules []jitteredRateLimiter
+	policies []retryPolicy
+
+	mu sync.Mutex
+	// failures counts the failures of each key since it was last forgotten.
+	failures map[Key]int
 }
 
 var _ workqueue.TypedRateLimiter[Key] = (*ruleRateLimiter)(nil)
 
 // newRuleRateLimiter makes a limiter for rules, indexed like them.
 func newRuleRateLimiter(policies []retryPolicy) *ruleRateLimiter {
-	l := &ruleRateLimiter{rules: make([]jitteredRateLimiter, len(policies))}
-	for i, p := range policies {
-		l.rules[i] = jitteredRateLimiter{
-			TypedRateLimiter: workqueue.NewTypedItemExponentialFailureRateLimiter[Key](p.backoff, p.maxBackoff),
-			fraction:         jitterFraction,
-			max:              p.maxBackoff,
-		}
-	}
-	return l
+	return &ruleRateLimiter{policies: slices.Clone(policies), failures: make(map[Key]int)}
 }
 
 // When records a failure of k and returns how long k should wait.
-func (l *ruleRateLimiter) When(k Key) time.Duration { return l.rules[k.Rule].When(k) }
-
-// Forget clears the failures of k.
-func (l *ruleRateLimiter) Forget(k Key) { l.rules[k.Rule].Forget(k) }
-
-// NumRequeues returns the failures of k since it was last forgotten.
-func (l *ruleRateLimiter) NumRequeues(k Key) int { return l.rules[k.Rule].NumRequeues(k) }
-
-// jitteredRateLimiter spreads the delays of a limiter uniformly over
-// [d*(1-fraction), d*(1+fraction)), capped at max.
-type jitteredRateLimiter struct {
-	workqueue.TypedRateLimiter[Key]
-	fraction float64
-	max      time.Duration
+func (l *ruleRateLimiter) When(k Key) time.Duration {
+	l.mu.Lock()
+	l.failures[k]++
+	n := l.failures[k]
+	l.mu.Unlock()
+	return l.policies[k.Rule].wait(n)
 }
 
-// When returns the jittered delay of the wrapped limiter.
-func (j jitteredRateLimiter) When(k Key) time.Duration {
-	return jitter(j.TypedRateLimiter.When(k), j.fraction, j.max)
+// Forget clears the failures of k.
+func (l *ruleRateLimiter) Forget(k Key) {
+	l.mu.Lock()
+	delete(l.failures, k)
+	l.mu.Unlock()
+}
+
+// NumRequeues returns the failures of k since it was last forgotten.
+func (l *ruleRateLimiter) NumRequeues(k Key) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.failures[k]
 }
 
 // jitter returns d moved by a uniform random fraction of at most ±fraction,

@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"math"
 	"testing"
 	"time"
 
@@ -20,6 +21,59 @@ func TestRetryPolicyDefaults(t *testing.T) {
 		if got := newRetryPolicy(tt.in); got != tt.want {
 			t.Errorf("newRetryPolicy(%+v) = %+v, want %+v", tt.in, got, tt.want)
 		}
+	}
+}
+
+func TestRetryPolicyDelayDoublesUpToTheCap(t *testing.T) {
+	tests := []struct {
+		name     string
+		p        retryPolicy
+		failures int
+		want     time.Duration
+	}{
+		{"second attempt waits the backoff", retryPolicy{5, 10 * time.Millisecond, 35 * time.Millisecond}, 1, 10 * time.Millisecond},
+		{"third attempt waits twice the backoff", retryPolicy{5, 10 * time.Millisecond, 35 * time.Millisecond}, 2, 20 * time.Millisecond},
+		{"doubling past the cap waits the cap", retryPolicy{5, 10 * time.Millisecond, 35 * time.Millisecond}, 3, 35 * time.Millisecond},
+		{"later attempts wait the cap", retryPolicy{5, 10 * time.Millisecond, 35 * time.Millisecond}, 40, 35 * time.Millisecond},
+		{"backoff equal to the cap", retryPolicy{3, time.Second, time.Second}, 2, time.Second},
+		{"no overflow near the largest duration", retryPolicy{3, time.Hour, time.Duration(math.MaxInt64)}, 1000, time.Duration(math.MaxInt64)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.p.delay(tt.failures); got != tt.want {
+				t.Errorf("delay(%d) = %v, want %v", tt.failures, got, tt.want)
+			}
+			if got := tt.p.wait(tt.failures); got < tt.want*8/10 || got > tt.p.maxBackoff {
+				t.Errorf("wait(%d) = %v, want %v -20%%, capped at %v", tt.failures, got, tt.want, tt.p.maxBackoff)
+			}
+		})
+	}
+}
+
+func TestStateRuleRetriesFollowTheRulePolicyLikeEventRules(t *testing.T) {
+	p := retryPolicy{maxAttempts: 4, backoff: 10 * time.Millisecond, maxBackoff: 35 * time.Millisecond}
+	m := &stateMachine{rule: &stateRule{cfg: &config.StateRule{}, retry: p}, target: &snapshot{hash: "h"}}
+	l := newRuleRateLimiter([]retryPolicy{p})
+	k := Key{Rule: 0, Engine: "e", Container: "a"}
+	now := time.Unix(1000, 0)
+	for failures := 1; failures < p.maxAttempts; failures++ {
+		want := p.delay(failures)
+		wait, giveUp := m.failed(now)
+		if giveUp || wait < want*8/10 || wait > min(want*12/10, p.maxBackoff) {
+			t.Fatalf("state rule failure %d: wait %v, give up %v; want %v ±20%%", failures, wait, giveUp, want)
+		}
+		if d := l.When(k); d < want*8/10 || d > min(want*12/10, p.maxBackoff) {
+			t.Fatalf("event rule failure %d: wait %v, want %v ±20%% like the state rule", failures, d, want)
+		}
+		if !m.retryAt.Equal(now.Add(wait)) {
+			t.Errorf("retryAt = %v, want now + %v", m.retryAt, wait)
+		}
+	}
+	if _, giveUp := m.failed(now); !giveUp || m.target != nil || m.attempts != 0 {
+		t.Errorf("failure %d: give up %v, target %v, attempts %d; want given up after max_attempts", p.maxAttempts, giveUp, m.target, m.attempts)
+	}
+	if !p.exhausted(l.NumRequeues(k) + 1) {
+		t.Errorf("the event rule's policy allows attempt %d of %d", l.NumRequeues(k)+2, p.maxAttempts)
 	}
 }
 

@@ -171,18 +171,12 @@ func (m *stateMachine) succeeded(now time.Time) {
 func (m *stateMachine) failed(now time.Time) (wait time.Duration, giveUp bool) {
 	m.attempts++
 	p := m.rule.retry
-	if m.attempts >= p.maxAttempts {
+	if p.exhausted(m.attempts) {
 		m.target, m.attempts = nil, 0
 		m.scheduleResync(now)
 		return 0, true
 	}
-	// Attempt n >= 2 waits min(backoff * 2^(n-2), max_backoff), as for
-	// event rules; attempts is n-1 here.
-	d := p.backoff
-	for i := 1; i < m.attempts && d < p.maxBackoff; i++ {
-		d *= 2
-	}
-	wait = jitter(min(d, p.maxBackoff), jitterFraction, p.maxBackoff)
+	wait = p.wait(m.attempts)
 	m.retryAt = now.Add(wait)
 	return wait, false
 }
