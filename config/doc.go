@@ -15,6 +15,10 @@
 // max_delay, resync, engine_down_grace), with a command to run with the
 // selected set.
 //
+// Both kinds of rule embed one Selector (the engine and container filters)
+// and one Action (command, log, timeout, retry, env), read by the same code,
+// so a field means, defaults and is checked the same in both.
+//
 // Parse and Load decode the file into yaml.v3 nodes, so every problem is
 // reported with its line and column. They do not stop at the first problem:
 // the error they return is an ErrorList holding every one, in file order, each
