@@ -111,6 +111,41 @@ func TestMatch(t *testing.T) {
 	}
 }
 
+func TestStateRulesSelectTheContainersEventRulesWithTheSameSelectorMatch(t *testing.T) {
+	selectors := []config.Selector{
+		{},
+		{FromEngine: "lo*"},
+		{FromEngine: "prod-*"},
+		{FromContainer: "web?"},
+		{FromContainer: "db*"},
+		{Image: "*nginx:*"},
+		{Image: "nginx:*"},
+		{ImageContains: "nginx"},
+		{ImageContains: "redis"},
+		{Labels: map[string]string{"lb": "web"}},
+		{Labels: map[string]string{"lb": "db"}},
+		{Labels: map[string]string{"tier": ""}},
+		{Labels: map[string]string{"lb": "web", "zone": ""}},
+		{FromEngine: "local", FromContainer: "web*", Image: "*nginx*", ImageContains: "1.27", Labels: map[string]string{"lb": "web"}},
+	}
+	ev := ctrEvent("start")
+	matched := 0
+	for _, s := range selectors {
+		event := compileMatcher(&config.Rule{Selector: s})
+		state := compileSelector(&config.StateRule{Selector: s})
+		want := event.match(ev)
+		if got := state.engine(ev.Engine) && state.match.container(ev.Container); got != want {
+			t.Errorf("selector %+v: state rule selects web1: %v, event rule matches its event: %v", s, got, want)
+		}
+		if want {
+			matched++
+		}
+	}
+	if matched == 0 || matched == len(selectors) {
+		t.Errorf("%d of %d selectors match: the table does not tell matching from not matching", matched, len(selectors))
+	}
+}
+
 // benchRules is a realistic config: a few rules of each kind of filter.
 var benchRules = []config.Rule{
 	{Types: []string{"die"}, Selector: config.Selector{FromContainer: "web*"}, ExitCodes: []int{1, 137}},

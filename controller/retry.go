@@ -117,6 +117,9 @@ func jitter(d time.Duration, fraction float64, limit time.Duration) time.Duratio
 	if d <= 0 || fraction <= 0 {
 		return d
 	}
-	f := 1 + fraction*(2*rand.Float64()-1)
-	return min(time.Duration(float64(d)*f), limit)
+	f := float64(d) * (1 + fraction*(2*rand.Float64()-1))
+	if f >= float64(limit) {
+		return limit // compared as floats: near the largest duration the product overflows one
+	}
+	return time.Duration(f)
 }
