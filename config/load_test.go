@@ -27,8 +27,13 @@ func TestLoadOriginal(t *testing.T) {
 		Name:     "rule-1",
 		Types:    []string{"kill", TypeEngineDown, "die"},
 		Selector: Selector{FromEngine: "foo", ImageContains: "ubuntu"},
-		Action:   Action{Command: "docker -H $ENGINE_FOO exec -- echo hello world", Log: "This is a test", Timeout: DefaultTimeout, Retry: Retry{MaxAttempts: DefaultMaxAttempts, Backoff: DefaultBackoff, MaxBackoff: DefaultMaxBackoff}},
-		Pos:      Pos{Line: 7, Col: 9},
+		Action: Action{
+			Command: "docker -H $ENGINE_FOO exec -- echo hello world",
+			Log:     "This is a test",
+			Timeout: DefaultTimeout,
+			Retry:   Retry{MaxAttempts: DefaultMaxAttempts, Backoff: DefaultBackoff, MaxBackoff: DefaultMaxBackoff},
+		},
+		Pos: Pos{Line: 7, Col: 9},
 	}}
 	if !reflect.DeepEqual(cfg.Rules, wantRules) {
 		t.Errorf("Rules = %+v, want %+v", cfg.Rules, wantRules)
@@ -244,12 +249,24 @@ func TestParseValid(t *testing.T) {
 				t.Errorf("rule 0 = %+v, want %+v", cfg.Rules[0], def)
 			}
 			full := Rule{
-				Name:      "full",
-				Types:     []string{"die"},
-				Selector:  Selector{FromEngine: "f*", FromContainer: "web-?", ImageContains: "nginx", Image: "*nginx:*", Labels: map[string]string{"a": "b", "c": "", "d": "", "e": "1"}},
+				Name:  "full",
+				Types: []string{"die"},
+				Selector: Selector{
+					FromEngine:    "f*",
+					FromContainer: "web-?",
+					ImageContains: "nginx",
+					Image:         "*nginx:*",
+					Labels:        map[string]string{"a": "b", "c": "", "d": "", "e": "1"},
+				},
 				ExitCodes: []int{1, 137},
-				Action:    Action{Command: "echo \"$FROM_CONTAINER\" ${HOST}\n", Log: "hi", Timeout: 90 * time.Second, Retry: Retry{MaxAttempts: 1, Backoff: 500 * time.Millisecond, MaxBackoff: 2 * time.Second}, Env: map[string]string{"A": "x", "_b2": "", "N": "3", "ENGINE": "y"}},
-				Pos:       Pos{Line: 6, Col: 5},
+				Action: Action{
+					Command: "echo \"$FROM_CONTAINER\" ${HOST}\n",
+					Log:     "hi",
+					Timeout: 90 * time.Second,
+					Retry:   Retry{MaxAttempts: 1, Backoff: 500 * time.Millisecond, MaxBackoff: 2 * time.Second},
+					Env:     map[string]string{"A": "x", "_b2": "", "N": "3", "ENGINE": "y"},
+				},
+				Pos: Pos{Line: 6, Col: 5},
 			}
 			if !reflect.DeepEqual(cfg.Rules[1], full) {
 				t.Errorf("rule 1 = %+v\nwant     %+v", cfg.Rules[1], full)

@@ -54,16 +54,28 @@ func TestParseStateRules(t *testing.T) {
     env: {PGUSER: admin}
 `,
 		want: []StateRule{{
-			Name:            "master",
-			Selector:        Selector{FromEngine: "*", FromContainer: "db-*", Image: "*postgres*", ImageContains: "postgres", Labels: map[string]string{"role": "master", "team": ""}},
+			Name: "master",
+			Selector: Selector{
+				FromEngine:    "*",
+				FromContainer: "db-*",
+				Image:         "*postgres*",
+				ImageContains: "postgres",
+				Labels:        map[string]string{"role": "master", "team": ""},
+			},
 			Status:          []string{StatusRunning, StatusHealthy},
 			Trigger:         TriggerEmpty,
 			EngineDownGrace: 0,
 			Debounce:        2 * time.Second,
 			MaxDelay:        10 * time.Second,
 			Resync:          5 * time.Minute,
-			Action:          Action{Command: "./failover", Log: "no master", Timeout: 30 * time.Second, Retry: Retry{MaxAttempts: 10, Backoff: 2 * time.Second, MaxBackoff: 20 * time.Second}, Env: map[string]string{"PGUSER": "admin"}},
-			Pos:             Pos{Line: 5, Col: 5},
+			Action: Action{
+				Command: "./failover",
+				Log:     "no master",
+				Timeout: 30 * time.Second,
+				Retry:   Retry{MaxAttempts: 10, Backoff: 2 * time.Second, MaxBackoff: 20 * time.Second},
+				Env:     map[string]string{"PGUSER": "admin"},
+			},
+			Pos: Pos{Line: 5, Col: 5},
 		}},
 	}, {
 		name: "status as a comma-separated string, nulls are defaults",
