@@ -45,7 +45,8 @@ func openDurable(log logr.Logger, dir string, cfg *config.Config) (*durable, err
 	s := &durable{log: log, store: store}
 	st := store.State()
 	log.Info("Opened the state file", "file", store.Path(), "engines", len(st.Engines), "pending", len(st.Deliveries))
-	if err := s.decode(); err == nil {
+	err = s.decode()
+	if err == nil {
 		err = s.pickCheckpoints(cfg)
 	}
 	if err != nil {
