@@ -87,10 +87,10 @@ type Controller struct {
 	engines atomic.Pointer[map[string]*config.Engine]
 	// enginesMu serializes the writers of engines.
 	enginesMu sync.Mutex
-	runner  Runner
-	workers int
-	grace   time.Duration
-	clock   clock.WithTicker
+	runner    Runner
+	workers   int
+	grace     time.Duration
+	clock     clock.WithTicker
 
 	// queue holds the keys that have a delivery to look at. It is a key
 	// queue, not an event queue: it deduplicates, and never hands one key to
