@@ -181,9 +181,11 @@ func (d *Daemon) RemoveEngine(name string) error {
 
 // ReplaceEngine replaces the engine of e's name with e (a new URL, TLS
 // files...): the old informer stops and is waited for, then the new one
-// starts. At the same URL it resumes where the old one stopped (its cache
-// and replay point, so that nothing is missed or handed on twice); at
-// another URL it is another engine, whose first list is the baseline.
+// starts. At the same URL, with a state directory (informers then keep
+// checkpoints), it resumes where the old one stopped: its cache and replay
+// point, so that nothing is missed or handed on twice. Without one, or at
+// another URL (another engine), its first list is the baseline, as at
+// start-up.
 func (d *Daemon) ReplaceEngine(e config.Engine) error {
 	d.ctrl.AddEngine(e)
 	resumed := false
