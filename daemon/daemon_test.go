@@ -63,6 +63,12 @@ func url(name string) string { return "tcp://" + name + ".invalid:2375" }
 // (with opts' StateDir), and runs it until the test ends.
 func newFixture(t *testing.T, stateDir string, names ...string) *fixture {
 	t.Helper()
+	return newFixtureWith(t, nil, stateDir, names...)
+}
+
+// newFixtureWith is newFixture with more Options set by with.
+func newFixtureWith(t *testing.T, with func(*Options), stateDir string, names ...string) *fixture {
+	t.Helper()
 	f := &fixture{t: t, out: t.TempDir(), fakes: map[string]*informertest.Engine{}}
 	var cluster strings.Builder
 	for _, n := range names {
@@ -73,7 +79,7 @@ func newFixture(t *testing.T, stateDir string, names ...string) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.d, err = New(Options{
+	opts := Options{
 		Config:          cfg,
 		Workers:         2,
 		StateDir:        stateDir,
@@ -88,7 +94,11 @@ func newFixture(t *testing.T, stateDir string, names ...string) *fixture {
 			}
 			return nil, fmt.Errorf("no fake engine at %s", e.URL)
 		},
-	})
+	}
+	if with != nil {
+		with(&opts)
+	}
+	f.d, err = New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -366,5 +376,27 @@ func TestRemovedEngineCheckpointIsForgottenAndTheOthersAreSavedAtShutdown(t *tes
 	var cp informer.Checkpoint
 	if err := json.Unmarshal(st.Engines["a"], &cp); err != nil || len(cp.Containers) != 1 || cp.Containers[0].ID != "a1" {
 		t.Errorf("checkpoint of a: %v, %+v; want its container a1", err, cp)
+	}
+}
+
+func TestObserveSeesEveryEventTheControllerGets(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var seen []string
+	f := newFixtureWith(t, func(o *Options) {
+		o.Observe = informer.HandlerFunc(func(ev *informer.Event) {
+			if ev.Type == informer.TypeContainer && ev.Action == "start" {
+				mu.Lock()
+				seen = append(seen, ev.Engine+" "+ev.ActorID)
+				mu.Unlock()
+			}
+		})
+	}, "", "a")
+	f.run("a", "a1")
+	f.waitEvent("a a1 " + url("a"))
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Equal(seen, []string{"a a1"}) {
+		t.Errorf("Observe saw the starts %q, want [a a1]", seen)
 	}
 }
