@@ -2,31 +2,32 @@ package checkpoint
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 
 	"github.com/go-logr/logr"
 	bolt "go.etcd.io/bbolt"
-
-	"github.com/samalba/docker-eventsd/informer"
 )
 
 // DefaultInterval is how often Run writes the engines' checkpoints.
 const DefaultInterval = time.Second
 
-// Source is an engine whose checkpoint is saved: *informer.Informer.
+// Source is an engine whose checkpoint is saved. The store does not know
+// what a checkpoint holds: the daemon adapts an informer to a Source that
+// encodes its checkpoint.
 type Source interface {
 	// Name returns the engine's name.
 	Name() string
-	// Checkpoint returns the engine's checkpoint and its version, or nil when
-	// there is nothing to save yet.
-	Checkpoint() (*informer.Checkpoint, uint64)
+	// Checkpoint returns the engine's checkpoint, encoded, and its version,
+	// or nil when there is nothing to save yet.
+	Checkpoint() ([]byte, uint64, error)
 	// CheckpointVersion returns the version Checkpoint would return, cheaply.
 	CheckpointVersion() uint64
 }
 
-var _ Source = (*informer.Informer)(nil)
+// Sources returns the engines whose checkpoints are saved now; the set may
+// change between two calls (engines added or removed while the daemon runs).
+type Sources func() []Source
 
 // PutDelivery journals the pending delivery seq (or its new data, after an
 // attempt). It returns at once; Run commits it within one fsync.
@@ -93,7 +94,7 @@ func (s *Store) giveBack(d map[uint64][]byte, r map[string][]byte) {
 // are read before the journal changes are taken: every delivery of an event
 // they cover was put before, and is in the same commit or an earlier one.
 func (s *Store) Flush(sources []Source) error {
-	return s.commit(sources, true)
+	return s.commit(func() []Source { return sources }, true)
 }
 
 // engineWrite is a checkpoint to write.
@@ -104,23 +105,23 @@ type engineWrite struct {
 }
 
 // commit writes the journal changes, and with checkpoints the changed
-// checkpoints of sources.
-func (s *Store) commit(sources []Source, checkpoints bool) error {
+// checkpoints of sources (nil: none). sources is asked under commitMu: a
+// source that DeleteEngine follows is never written after it.
+func (s *Store) commit(sources Sources, checkpoints bool) error {
 	s.commitMu.Lock()
 	defer s.commitMu.Unlock()
 	var engines []engineWrite
-	if checkpoints {
-		for _, src := range sources {
+	if checkpoints && sources != nil {
+		for _, src := range sources() {
 			if v := src.CheckpointVersion(); v == 0 || v == s.written[src.Name()] {
 				continue // nothing yet, or nothing new: no copy
 			}
-			cp, v := src.Checkpoint()
-			if cp == nil || v == s.written[src.Name()] {
-				continue
-			}
-			data, err := json.Marshal(cp)
+			data, v, err := src.Checkpoint()
 			if err != nil {
 				return fmt.Errorf("encode checkpoint of engine %s: %w", src.Name(), err)
+			}
+			if data == nil || v == s.written[src.Name()] {
+				continue
 			}
 			engines = append(engines, engineWrite{name: src.Name(), version: v, data: data})
 		}
@@ -169,10 +170,11 @@ func (s *Store) commit(sources []Source, checkpoints bool) error {
 
 // Run commits until ctx is done: journal changes as soon as they come (the
 // changes that arrive during one commit go together in the next), and the
-// checkpoints of sources every interval (DefaultInterval when zero or less).
-// A failed commit is logged and tried again with the next one. Run does not
-// flush at the end: call Flush once the informers and the controller stopped.
-func (s *Store) Run(ctx context.Context, sources []Source, interval time.Duration) {
+// checkpoints of the sources every interval (DefaultInterval when zero or
+// less); sources is asked at each checkpoint commit, nil means none. A failed
+// commit is logged and tried again with the next one. Run does not flush at
+// the end: call Flush once the informers and the controller stopped.
+func (s *Store) Run(ctx context.Context, sources Sources, interval time.Duration) {
 	log := logr.FromContextOrDiscard(ctx).WithValues("file", s.path)
 	if interval <= 0 {
 		interval = DefaultInterval
@@ -186,7 +188,7 @@ func (s *Store) Run(ctx context.Context, sources []Source, interval time.Duratio
 		case <-ctx.Done():
 			return
 		case <-s.wake:
-			err = s.commit(sources, false)
+			err = s.commit(nil, false)
 		case <-t.C:
 			err = s.commit(sources, true)
 		}

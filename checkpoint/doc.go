@@ -2,9 +2,12 @@
 // <state-dir>/state.db, so that a restart of the daemon (even a SIGKILL)
 // loses nothing.
 //
-// The file holds:
+// The package is a leaf: it stores bytes and knows nothing of what they
+// mean. Its callers encode and decode them (the daemon package wires an
+// informer's checkpoint and the controller's journal records to it). The
+// file holds:
 //
-//   - per engine, an informer.Checkpoint: the TimeNano of the newest event
+//   - per engine, the bytes of an informer.Checkpoint: the TimeNano of the newest event
 //     whose handling finished, the last events within the replay margin, the
 //     engine time to replay from when no event was ever seen, the containers
 //     as those events left them, and their ledger (what was known of their

@@ -3,7 +3,6 @@ package checkpoint
 import (
 	"bytes"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -14,8 +13,6 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
-
-	"github.com/samalba/docker-eventsd/informer"
 )
 
 const (
@@ -39,10 +36,12 @@ var (
 	keySchema        = []byte("schema")
 )
 
-// State is what the file held when it was opened.
+// State is what the file held when it was opened. Every record is the bytes
+// its writer gave: the store neither encodes nor decodes them, and a record
+// its reader cannot decode is reported with Corrupt.
 type State struct {
 	// Engines are the checkpoints of the engines, by engine name.
-	Engines map[string]*informer.Checkpoint
+	Engines map[string][]byte
 	// Deliveries are the journaled pending deliveries, by sequence number.
 	Deliveries []Record
 	// StateRules are the records of the state rules, by rule name.
@@ -185,14 +184,10 @@ func (s *Store) load() error {
 	if err != nil {
 		return err
 	}
-	st := &State{Engines: map[string]*informer.Checkpoint{}, StateRules: map[string][]byte{}}
+	st := &State{Engines: map[string][]byte{}, StateRules: map[string][]byte{}}
 	err = s.db.View(func(tx *bolt.Tx) error {
 		err := tx.Bucket(bucketEngines).ForEach(func(k, v []byte) error {
-			cp := &informer.Checkpoint{}
-			if err := json.Unmarshal(v, cp); err != nil {
-				return fmt.Errorf("checkpoint of engine %q: %w", k, err)
-			}
-			st.Engines[string(k)] = cp
+			st.Engines[string(k)] = bytes.Clone(v)
 			return nil
 		})
 		if err != nil {
@@ -202,9 +197,6 @@ func (s *Store) load() error {
 			if len(k) != 8 {
 				return fmt.Errorf("pending delivery key %x: not a sequence number", k)
 			}
-			if !json.Valid(v) {
-				return fmt.Errorf("pending delivery %d: not JSON", binary.BigEndian.Uint64(k))
-			}
 			st.Deliveries = append(st.Deliveries, Record{Seq: binary.BigEndian.Uint64(k), Data: bytes.Clone(v)})
 			return nil
 		})
@@ -212,9 +204,6 @@ func (s *Store) load() error {
 			return err
 		}
 		return tx.Bucket(bucketStateRules).ForEach(func(k, v []byte) error {
-			if !json.Valid(v) {
-				return fmt.Errorf("state rule %q: not JSON", k)
-			}
 			st.StateRules[string(k)] = bytes.Clone(v)
 			return nil
 		})
@@ -263,6 +252,32 @@ func (s *Store) ForgetEngines(keep []string) ([]string, error) {
 		return nil
 	})
 	return gone, err
+}
+
+// DeleteEngine removes, at once, the checkpoint of the named engine (an
+// engine removed while the daemon runs). Call it once the engine's Source is
+// no longer among those Run and Flush are given: a commit that read it
+// before has finished when DeleteEngine returns.
+func (s *Store) DeleteEngine(name string) error {
+	s.commitMu.Lock()
+	defer s.commitMu.Unlock()
+	delete(s.written, name)
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketEngines).Delete([]byte(name))
+	})
+	if err != nil {
+		return fmt.Errorf("state file %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// ResetEngine makes the next checkpoint commit write the named engine's
+// checkpoint whatever its version: its Source was replaced by another one,
+// whose versions count from zero again.
+func (s *Store) ResetEngine(name string) {
+	s.commitMu.Lock()
+	defer s.commitMu.Unlock()
+	delete(s.written, name)
 }
 
 // Close closes the file; changes not flushed are lost.

@@ -59,9 +59,15 @@ type Options struct {
 	// timeout; nil means the real clock. For tests.
 	Clock clock.WithTicker
 	// Engines are the caches and health of the engines of the config, which
-	// state rules read; usually the informers. A state rule never runs while
-	// an engine it may select is missing here.
+	// state rules read: a fixed set (tests). A state rule never runs while an
+	// engine of the config it may select is missing here. Ignored when
+	// EngineSet is set.
 	Engines []EngineState
+	// EngineSet, when not nil, is the set of engines state rules read, which
+	// may change while the controller runs: the daemon's engine registry. The
+	// state rules read exactly the engines it lists at each evaluation: an
+	// engine removed from it leaves their view with its containers.
+	EngineSet EngineSet
 	// Journal, when not nil, makes pending deliveries survive a restart (see
 	// journal.go and Recover); nil keeps them in memory only.
 	Journal Journal
@@ -76,12 +82,15 @@ type Options struct {
 type Controller struct {
 	// rules are the compiled rules, indexed like Config.Rules and Key.Rule.
 	rules []rule
-	// engines maps an engine's name to its config, for URLs and labels.
-	engines map[string]*config.Engine
-	runner  Runner
-	workers int
-	grace   time.Duration
-	clock   clock.WithTicker
+	// engines maps an engine's name to its config, for URLs and labels:
+	// those of Config, then those AddEngine gave. Copied on write.
+	engines atomic.Pointer[map[string]*config.Engine]
+	// enginesMu serializes the writers of engines.
+	enginesMu sync.Mutex
+	runner    Runner
+	workers   int
+	grace     time.Duration
+	clock     clock.WithTicker
 
 	// queue holds the keys that have a delivery to look at. It is a key
 	// queue, not an event queue: it deduplicates, and never hands one key to
@@ -143,7 +152,6 @@ func New(opts Options) *Controller {
 		panic("controller.New: Options.Config and Options.Runner are required")
 	}
 	c := &Controller{
-		engines: make(map[string]*config.Engine, len(opts.Config.Engines)),
 		runner:  opts.Runner,
 		workers: opts.Workers,
 		grace:   opts.Grace,
@@ -171,12 +179,14 @@ func New(opts Options) *Controller {
 	c.log.Store(&log)
 
 	cfg := opts.Config
+	engines := make(map[string]*config.Engine, len(cfg.Engines))
 	for i := range cfg.Engines {
 		e := &cfg.Engines[i]
-		if _, dup := c.engines[e.Name]; !dup {
-			c.engines[e.Name] = e
+		if _, dup := engines[e.Name]; !dup {
+			engines[e.Name] = e
 		}
 	}
+	c.engines.Store(&engines)
 	reserved := reservedEnv(cfg.Engines)
 	engVars := engineVars(cfg.Engines)
 	policies := make([]retryPolicy, len(cfg.Rules))
@@ -191,7 +201,11 @@ func New(opts Options) *Controller {
 		policies[i] = newRetryPolicy(r.Retry)
 		c.rules[i] = rule{cfg: r, name: name, match: compileMatcher(r), retry: policies[i], env: env, shadowed: shadowed}
 	}
-	c.state = newStateSet(cfg, opts.Engines, opts.Environ, engVars)
+	set := opts.EngineSet
+	if set == nil {
+		set = fixedEngines(cfg, opts.Engines)
+	}
+	c.state = newStateSet(cfg, set, opts.Environ, engVars)
 	c.limiter = newRuleRateLimiter(policies)
 	c.queue = workqueue.NewTypedRateLimitingQueueWithConfig[Key](c.limiter,
 		workqueue.TypedRateLimitingQueueConfig[Key]{Name: "deliveries", Clock: c.clock})
@@ -349,9 +363,29 @@ func (c *Controller) wait(done <-chan struct{}, timeout time.Duration) bool {
 	}
 }
 
+// engine returns the config of the named engine, nil when the controller
+// does not know it.
+func (c *Controller) engine(name string) *config.Engine { return (*c.engines.Load())[name] }
+
+// AddEngine makes the controller know the engine e, added while it runs (or
+// replaced: a new URL): the deliveries of its events get its URL. The
+// ENGINE_<NAME> variables of the handlers stay those of the Config. An engine
+// removed later stays known, for the deliveries of its events still pending.
+func (c *Controller) AddEngine(e config.Engine) {
+	c.enginesMu.Lock()
+	defer c.enginesMu.Unlock()
+	old := *c.engines.Load()
+	m := make(map[string]*config.Engine, len(old)+1)
+	for k, v := range old {
+		m[k] = v
+	}
+	m[e.Name] = &e
+	c.engines.Store(&m)
+}
+
 // engineURL returns the URL of the named engine, or "".
 func (c *Controller) engineURL(name string) string {
-	if e := c.engines[name]; e != nil {
+	if e := c.engine(name); e != nil {
 		return e.URL
 	}
 	return ""

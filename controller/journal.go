@@ -146,7 +146,7 @@ func (c *Controller) Recover(journaled []JournaledDelivery) (int, error) {
 		case isPositionalName(c.rules[i].cfg, i) && c.rules[i].cfg.Command != rec.Command:
 			drop("the rule of this name has another command")
 			continue
-		case c.engines[ev.Engine] == nil:
+		case c.engine(ev.Engine) == nil:
 			drop("engine no longer configured")
 			continue
 		case !c.rules[i].match.match(ev):

@@ -46,13 +46,65 @@ type EngineState interface {
 	DownSince() time.Time
 }
 
+// EngineSet is the set of engines state rules read; it may change while
+// the controller runs (the daemon's engine registry).
+type EngineSet interface {
+	// EngineStates returns the engines now in the set, in a stable order. The
+	// caller does not change the slice; it is asked at every evaluation.
+	EngineStates() []EngineState
+}
+
 // stateSet is the state rules of a controller and the engines they read.
 type stateSet struct {
 	rules []*stateRule
-	// engines are the engines of the config, in config order, with their
-	// EngineState (nil when Options.Engines has none: rules that select the
-	// engine then never become ready).
-	engines []stateEngine
+	// engines iterates the engines of the EngineSet now, with their
+	// EngineState (nil for an engine of the config that a fixed
+	// Options.Engines lacks: rules that select it then never become ready).
+	engines func(yield func(int, stateEngine) bool)
+}
+
+// fixedEngines is the EngineSet of a fixed Options.Engines: the engines of
+// cfg, in config order, those missing from engines with a nil EngineState.
+func fixedEngines(cfg *config.Config, engines []EngineState) EngineSet {
+	byName := make(map[string]EngineState, len(engines))
+	for _, e := range engines {
+		if e != nil {
+			byName[e.Name()] = e
+		}
+	}
+	var set fixedSet
+	for _, e := range cfg.Engines {
+		set.names = append(set.names, e.Name)
+		set.states = append(set.states, byName[e.Name])
+	}
+	return set
+}
+
+// fixedSet is a fixed EngineSet; its states may be nil.
+type fixedSet struct {
+	names  []string
+	states []EngineState
+}
+
+func (f fixedSet) EngineStates() []EngineState { return f.states }
+
+// iterate yields the engines of set, with the names of a fixedSet for its
+// nil states.
+func iterate(set EngineSet) func(yield func(int, stateEngine) bool) {
+	return func(yield func(int, stateEngine) bool) {
+		fixed, isFixed := set.(fixedSet)
+		for i, e := range set.EngineStates() {
+			se := stateEngine{state: e}
+			if isFixed {
+				se.name = fixed.names[i]
+			} else {
+				se.name = e.Name()
+			}
+			if !yield(i, se) {
+				return
+			}
+		}
+	}
 }
 
 // stateEngine is one engine of the config and what state rules read of it.
@@ -85,19 +137,11 @@ type stateRule struct {
 	progress stateProgress
 }
 
-// newStateSet compiles the state rules of cfg for engines; environ and
-// engVars are the daemon's environment and ENGINE_<NAME>=URL of every engine.
-func newStateSet(cfg *config.Config, engines []EngineState, environ, engVars []string) stateSet {
-	byName := make(map[string]EngineState, len(engines))
-	for _, e := range engines {
-		if e != nil {
-			byName[e.Name()] = e
-		}
-	}
-	var st stateSet
-	for _, e := range cfg.Engines {
-		st.engines = append(st.engines, stateEngine{name: e.Name, state: byName[e.Name]})
-	}
+// newStateSet compiles the state rules of cfg for the engines of set;
+// environ and engVars are the daemon's environment and ENGINE_<NAME>=URL of
+// every engine.
+func newStateSet(cfg *config.Config, set EngineSet, environ, engVars []string) stateSet {
+	st := stateSet{engines: iterate(set)}
 	// A state rule's env: may not set the state variables, EVENTSD_RULE or
 	// ENGINE_<NAME>; the per-event variables are free: state handlers do not
 	// get them.

@@ -123,7 +123,7 @@ func (c *Controller) runDelivery(ctx context.Context, log logr.Logger, r *rule, 
 		}
 	}()
 	ev := d.Event
-	engine := c.engines[ev.Engine]
+	engine := c.engine(ev.Engine)
 	if d.stdin == nil {
 		if d.stdin, err = stdinJSON(r.name, ev, engine); err != nil {
 			return reconcile.Result{ExitCode: -1}, fmt.Errorf("encode handler stdin: %w", err)

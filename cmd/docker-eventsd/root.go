@@ -6,7 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/samalba/docker-eventsd/informer"
+	"github.com/samalba/docker-eventsd/daemon"
 )
 
 // exitCode is an error that only carries the process's exit status: the command
@@ -37,9 +37,9 @@ func (f *runFlags) register(cmd *cobra.Command) {
 	fl.IntVarP(&f.verbosity, "verbosity", "v", 0, "log verbosity: 0 info, 1 debug (with it, the events no rule matched), 2 trace")
 	fl.IntVar(&f.workers, "workers", 4, "number of handlers that may run at once")
 	fl.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGINT/SIGTERM, how long running handlers may finish before they are killed")
-	fl.DurationVar(&f.heartbeat, "heartbeat", informer.DefaultHeartbeat, "longest an engine may give no sign of life (an answered ping or an event) before it counts as down (engine_down); it is pinged once quiet for --heartbeat minus --heartbeat-timeout (at most 5 times per --heartbeat)")
-	fl.DurationVar(&f.heartbeatTimeout, "heartbeat-timeout", informer.DefaultHeartbeatTimeout, "how long a ping may take before it counts as failed; keep it below --heartbeat (above 4/5 of it, an engine is declared down up to --heartbeat/5 + this after its last sign of life)")
-	fl.DurationVar(&f.maxBackoff, "max-backoff", informer.DefaultMaxBackoff, "longest wait between reconnects to an engine")
+	fl.DurationVar(&f.heartbeat, "heartbeat", daemon.DefaultHeartbeat, "longest an engine may give no sign of life (an answered ping or an event) before it counts as down (engine_down); it is pinged once quiet for --heartbeat minus --heartbeat-timeout (at most 5 times per --heartbeat)")
+	fl.DurationVar(&f.heartbeatTimeout, "heartbeat-timeout", daemon.DefaultHeartbeatTimeout, "how long a ping may take before it counts as failed; keep it below --heartbeat (above 4/5 of it, an engine is declared down up to --heartbeat/5 + this after its last sign of life)")
+	fl.DurationVar(&f.maxBackoff, "max-backoff", daemon.DefaultMaxBackoff, "longest wait between reconnects to an engine")
 	fl.StringVar(&f.stateDir, "state-dir", "", "directory of the durable state (state.db, created when missing): a restart, even after a crash, replays what it missed and runs pending deliveries again; empty: nothing survives a restart")
 }
 

@@ -1,0 +1,231 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/go-logr/logr"
+
+	"github.com/samalba/docker-eventsd/config"
+	"github.com/samalba/docker-eventsd/controller"
+	"github.com/samalba/docker-eventsd/informer"
+)
+
+// Daemon is docker-eventsd put together: its engines, its controller, its
+// handler runner and its durable store. Make it with New, run it with Run.
+type Daemon struct {
+	opts Options
+	log  logr.Logger
+	// actions are the container actions every engine streams.
+	actions []string
+	// handler is what every informer hands its events to: the controller,
+	// after Options.Observe when set.
+	handler informer.Handler
+	ctrl    *controller.Controller
+	engines *registry
+	state   *durable
+
+	started atomic.Bool
+	// closeOnce closes the state file once, by Run or Close.
+	closeOnce sync.Once
+}
+
+// New builds the daemon for opts: it opens the state file (when
+// Options.StateDir is set) and queues the deliveries an earlier run left
+// pending, builds the controller, then one informer per engine of the
+// config, in config order, each resuming from its checkpoint. Nothing runs
+// until Run; a Daemon that is never run must be closed (Close).
+func New(opts Options) (*Daemon, error) {
+	if opts.Config == nil {
+		return nil, errors.New("daemon: Options.Config is required")
+	}
+	opts = opts.withDefaults()
+	cfg := opts.Config
+	d := &Daemon{opts: opts, log: opts.Logger, actions: actions(cfg), engines: newRegistry()}
+	var err error
+	if d.state, err = openDurable(d.log, opts.StateDir, cfg); err != nil {
+		return nil, err
+	}
+	ctrlOpts := controller.Options{
+		Config:    cfg,
+		Runner:    opts.Runner,
+		Workers:   opts.Workers,
+		Environ:   opts.Environ,
+		Logger:    d.log,
+		EngineSet: d.engines,
+	}
+	d.state.controllerOptions(&ctrlOpts)
+	d.ctrl = controller.New(ctrlOpts)
+	d.handler = d.ctrl
+	if obs := opts.Observe; obs != nil {
+		d.handler = informer.HandlerFunc(func(ev *informer.Event) {
+			obs.Handle(ev)
+			d.ctrl.Handle(ev)
+		})
+	}
+	// The deliveries an earlier run left pending go first, before any
+	// informer is built.
+	if err := d.state.recover(d.ctrl); err != nil {
+		d.state.close()
+		return nil, err
+	}
+	for _, e := range cfg.Engines {
+		eng, err := d.newEngine(e, d.state.takeResume(e.Name))
+		if err == nil {
+			err = d.engines.add(eng)
+		}
+		if err != nil {
+			d.state.close()
+			return nil, err
+		}
+	}
+	return d, nil
+}
+
+// newEngine builds the informer of e, resuming from cp when not nil.
+func (d *Daemon) newEngine(e config.Engine, cp *informer.Checkpoint) (*engine, error) {
+	cli, err := d.opts.NewClient(e)
+	if err != nil {
+		return nil, fmt.Errorf("engine %q: %w", e.Name, err)
+	}
+	inf := informer.New(informer.Options{
+		Name:             e.Name,
+		URL:              e.URL,
+		Client:           cli,
+		Handler:          d.handler,
+		Heartbeat:        d.opts.Heartbeat,
+		HeartbeatTimeout: d.opts.HeartbeatTimeout,
+		MaxBackoff:       d.opts.MaxBackoff,
+		Actions:          d.actions,
+		Checkpoints:      d.state.enabled(),
+		Resume:           cp,
+	})
+	return &engine{inf: inf, url: e.URL}, nil
+}
+
+// Run runs the daemon until ctx is done, then shuts it down (see the
+// package doc for the order) and closes the state file. It logs with the
+// logger of ctx, or Options.Logger. It returns an error if called twice.
+func (d *Daemon) Run(ctx context.Context) error {
+	if !d.started.CompareAndSwap(false, true) {
+		return errors.New("daemon: Run called more than once")
+	}
+	defer d.Close()
+	log, err := logr.FromContext(ctx)
+	if err != nil {
+		log = d.log
+		ctx = logr.NewContext(ctx, log)
+	}
+
+	d.state.start(ctx, d.engines.sources, d.opts.CheckpointInterval)
+	d.engines.start(ctx)
+	// The controller stops taking events only once the engines stopped
+	// handing them on: an event an informer handed on is then never ignored,
+	// and a checkpoint never covers an event whose deliveries were not
+	// queued (and journaled).
+	ctrlCtx, stopCtrl := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopCtrl()
+	go func() {
+		<-ctx.Done()
+		d.engines.stop()
+		stopCtrl()
+	}()
+	log.Info("Listening to events...")
+	err = d.ctrl.Run(ctrlCtx, d.opts.ShutdownTimeout)
+	d.engines.stop()
+	d.state.save(d.engines.sources())
+	log.Info("Stopped")
+	return err
+}
+
+// Close closes the state file of a daemon that was never run; Run closes it
+// itself. Safe to call more than once.
+func (d *Daemon) Close() {
+	d.closeOnce.Do(func() {
+		d.engines.stop()
+		d.state.close()
+	})
+}
+
+// AddEngine adds the engine e while the daemon runs (or before): its
+// informer starts at once (with Run), from its first list as the baseline,
+// and the controller learns its URL.
+func (d *Daemon) AddEngine(e config.Engine) error {
+	eng, err := d.newEngine(e, nil)
+	if err != nil {
+		return err
+	}
+	d.ctrl.AddEngine(e)
+	if err := d.engines.add(eng); err != nil {
+		return err
+	}
+	d.log.Info("Added engine", "engine", e.Name, "url", e.URL)
+	return nil
+}
+
+// RemoveEngine removes the named engine: it leaves the state rules' view
+// with its containers, its informer stops, and RemoveEngine returns once its
+// goroutines ended. Its checkpoint is forgotten. Deliveries of its events
+// already queued still run.
+func (d *Daemon) RemoveEngine(name string) error {
+	if err := d.engines.remove(name); err != nil {
+		return err
+	}
+	d.state.engineRemoved(name)
+	d.log.Info("Removed engine", "engine", name)
+	return nil
+}
+
+// ReplaceEngine replaces the engine of e's name with e (a new URL, TLS
+// files...): the old informer stops and is waited for, then the new one
+// starts. At the same URL, with a state directory (informers then keep
+// checkpoints), it resumes where the old one stopped: its cache and replay
+// point, so that nothing is missed or handed on twice. Without one, or at
+// another URL (another engine), its first list is the baseline, as at
+// start-up.
+func (d *Daemon) ReplaceEngine(e config.Engine) error {
+	d.ctrl.AddEngine(e)
+	resumed := false
+	err := d.engines.replace(e.Name, func(old *engine) (*engine, error) {
+		var cp *informer.Checkpoint
+		if old.url == e.URL {
+			cp, _ = old.inf.Checkpoint()
+		}
+		resumed = cp != nil
+		return d.newEngine(e, cp)
+	})
+	if err != nil {
+		return err
+	}
+	d.state.engineReplaced(e.Name, resumed)
+	d.log.Info("Replaced engine", "engine", e.Name, "url", e.URL, "resumed", resumed)
+	return nil
+}
+
+// Reload is what SIGHUP asks for. Hot reload of the config comes later
+// (issue 11, through AddEngine, ReplaceEngine and RemoveEngine): for now it
+// only logs that it was asked, and the daemon goes on.
+func (d *Daemon) Reload() {
+	d.log.Info("Reload requested", "supported", false)
+}
+
+// Engines returns the names of the engines, in registration order.
+func (d *Daemon) Engines() []string { return d.engines.names() }
+
+// Informer returns the informer of the named engine, nil when there is
+// none: to wait for its first list (Synced), or read its cache.
+func (d *Daemon) Informer(name string) *informer.Informer { return d.engines.informer(name) }
+
+// Pending returns the number of deliveries not done yet.
+func (d *Daemon) Pending() int { return d.ctrl.Pending() }
+
+// KillHandlers kills every running handler at once (a second signal) and
+// returns how many there were.
+func (d *Daemon) KillHandlers() int {
+	n := d.opts.Runner.Running()
+	d.opts.Runner.KillAll()
+	return n
+}
