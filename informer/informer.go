@@ -13,6 +13,8 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/client"
+
+	"github.com/samalba/docker-eventsd/informer/eventstream"
 )
 
 // Defaults for Options.
@@ -322,13 +324,17 @@ func (inf *Informer) session(ctx context.Context) error {
 		inf.setFirstSeen(inf.replayPoint)
 	}
 	inf.anchorReplayed = false
-	stream := inf.opts.Client.Events(sctx, opts)
 	buf := newBuffer()
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		read(sctx, stream, buf, life)
-	}()
+	if stream, err := inf.opts.Client.EventStream(sctx, opts); err != nil {
+		// Told after the list, as a stream that breaks at once.
+		buf.close(err)
+	} else {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			read(sctx, stream, buf, life)
+		}()
+	}
 
 	lctx, lcancel := context.WithTimeout(sctx, callTimeout)
 	release := acquireList(lctx)
@@ -503,21 +509,22 @@ func (l *liveness) last() time.Duration { return time.Duration(l.at.Load()) }
 // quiet returns how long ago the last sign of life came.
 func (l *liveness) quiet() time.Duration { return l.now() - l.last() }
 
-// read moves messages from the stream to buf, and never waits for anything else.
-// Each message is a sign of life of the engine.
-func read(ctx context.Context, stream client.EventsResult, buf *buffer, life *liveness) {
+// read moves events from the stream to buf, and never waits for anything else:
+// the stream decodes each on this goroutine, and buf takes it at once. Each
+// event is a sign of life of the engine. The stream ends when ctx does.
+func read(ctx context.Context, stream eventstream.Stream, buf *buffer, life *liveness) {
+	defer stream.Close()
 	for {
-		select {
-		case m := <-stream.Messages:
-			life.mark()
-			buf.push(m)
-		case err := <-stream.Err:
+		var m events.Message
+		if err := stream.Next(&m); err != nil {
+			if ctx.Err() != nil {
+				err = context.Cause(ctx)
+			}
 			buf.close(err)
 			return
-		case <-ctx.Done():
-			buf.close(context.Cause(ctx))
-			return
 		}
+		life.mark()
+		buf.push(m)
 	}
 }
 
