@@ -30,6 +30,9 @@ type Decoder struct {
 	buf []byte // buf[off:] is read but not decoded yet
 	off int
 	// filled is set when the last read filled buf: the next one grows it.
+	// A read that filled it with a chunked body returns a little less than
+	// the room it had (the chunks' framing is removed, 7 bytes or so per
+	// event): 7/8 of the room counts as filled.
 	filled bool
 	err    error // the read error once r failed
 	p      eventParser
@@ -91,7 +94,7 @@ func (d *Decoder) fill() error {
 	}
 	n, err := d.r.Read(d.buf[len(d.buf):cap(d.buf)])
 	d.buf = d.buf[:len(d.buf)+n]
-	d.filled = n == free
+	d.filled = n >= free-free/8
 	if err != nil {
 		d.err = err
 	}

@@ -176,18 +176,7 @@ func TestEventDecoderStream(t *testing.T) {
 // BenchmarkEventDecoder decodes a stream of the benchmark's events: 100
 // containers, kill/die/start/health_status.
 func BenchmarkEventDecoder(b *testing.B) {
-	var stream []byte
-	actions := []string{`kill","Actor":{"ID":"%s","Attributes":{"com.example.app":"bench","com.example.index":"%d","image":"bench/app:1","name":"c%d","signal":"10"`,
-		`die","Actor":{"ID":"%s","Attributes":{"com.example.app":"bench","com.example.index":"%d","exitCode":"0","image":"bench/app:1","name":"c%d"`,
-		`start","Actor":{"ID":"%s","Attributes":{"com.example.app":"bench","com.example.index":"%d","image":"bench/app:1","name":"c%d"`,
-		`health_status: healthy","Actor":{"ID":"%s","Attributes":{"com.example.app":"bench","com.example.index":"%d","image":"bench/app:1","name":"c%d"`}
-	for i := range 1000 {
-		c := i * 7 % 100
-		id := fmt.Sprintf("%064x", c*7919+1)
-		a := fmt.Sprintf(actions[i%len(actions)], id, c, c)
-		stream = fmt.Appendf(stream, `{"status":"x","id":"%s","from":"bench/app:1","Type":"container","Action":"%s}},"scope":"local","time":1700000000,"timeNano":%d}`+"\n",
-			id, a, 1700000000000000000+int64(i))
-	}
+	stream := benchEvents()
 	for _, impl := range []string{"Decoder", "encoding/json"} {
 		b.Run(impl, func(b *testing.B) {
 			b.ReportAllocs()
@@ -239,4 +228,22 @@ func (r *splitReader) Read(p []byte) (int, error) {
 	copy(p, r.data[:k])
 	r.data = r.data[k:]
 	return k, nil
+}
+
+// benchEvents returns 1000 events of 100 containers (kill, die, start,
+// health_status), as dockerd writes them, one a line.
+func benchEvents() []byte {
+	var stream []byte
+	actions := []string{`kill","Actor":{"ID":"%s","Attributes":{"com.example.app":"bench","com.example.index":"%d","image":"bench/app:1","name":"c%d","signal":"10"`,
+		`die","Actor":{"ID":"%s","Attributes":{"com.example.app":"bench","com.example.index":"%d","exitCode":"0","image":"bench/app:1","name":"c%d"`,
+		`start","Actor":{"ID":"%s","Attributes":{"com.example.app":"bench","com.example.index":"%d","image":"bench/app:1","name":"c%d"`,
+		`health_status: healthy","Actor":{"ID":"%s","Attributes":{"com.example.app":"bench","com.example.index":"%d","image":"bench/app:1","name":"c%d"`}
+	for i := range 1000 {
+		c := i * 7 % 100
+		id := fmt.Sprintf("%064x", c*7919+1)
+		a := fmt.Sprintf(actions[i%len(actions)], id, c, c)
+		stream = fmt.Appendf(stream, `{"status":"x","id":"%s","from":"bench/app:1","Type":"container","Action":"%s}},"scope":"local","time":1700000000,"timeNano":%d}`+"\n",
+			id, a, 1700000000000000000+int64(i))
+	}
+	return stream
 }
