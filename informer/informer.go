@@ -3,18 +3,11 @@ package informer
 import (
 	"context"
 	"errors"
-	"fmt"
-	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
 	"github.com/go-logr/logr"
-	"github.com/moby/moby/api/types/events"
-	"github.com/moby/moby/client"
-
-	"github.com/samalba/docker-eventsd/informer/eventstream"
 )
 
 // Defaults for Options.
@@ -84,21 +77,8 @@ type Options struct {
 type Informer struct {
 	opts  Options
 	cache *Cache
-	dedup *dedup
-
-	// lastSeen is the TimeNano of the newest event handed on; a reconnect replays from it.
-	lastSeen int64
-	// anchor is the key of that newest event. When a replay brings it back, the
-	// engine's ring still held it, and so every event after it: the replay closed
-	// the gap, and the relist need not inspect anything (anchorReplayed).
-	anchor         eventKey
-	anchorReplayed bool
-	// replayPoint is an engine time (UnixNano) up to which every event was handed
-	// on or was in a first list: the engine's time read before the first
-	// subscription (see watchFrom), then the one read after a list once its
-	// session had been in sync for replayPointDelay. A session replays from it
-	// when no event was ever seen (lastSeen is 0). 0: unknown.
-	replayPoint int64
+	// cursor is where the next session picks the stream up (see cursor).
+	cursor cursor
 	// listedAt is the engine's time just after the current session's list, 0 when
 	// the engine cannot tell it (see EngineClock).
 	listedAt int64
@@ -156,7 +136,6 @@ func New(opts Options) *Informer {
 	inf := &Informer{
 		opts:     opts,
 		cache:    NewCache(),
-		dedup:    newDedup(),
 		syncedCh: make(chan struct{}),
 	}
 	if opts.Checkpoints || opts.Resume != nil {
@@ -195,9 +174,6 @@ func (inf *Informer) DownSince() time.Time {
 
 // Sessions returns how many times the informer connected to the engine.
 func (inf *Informer) Sessions() int64 { return inf.sessions.Load() }
-
-// errHeartbeat marks a session ended by a failed ping.
-var errHeartbeat = errors.New("heartbeat failed")
 
 // Run follows the engine until ctx is cancelled. It never returns early: an
 // unreachable engine is retried with backoff.
@@ -238,15 +214,6 @@ func (inf *Informer) Run(ctx context.Context) {
 	}
 }
 
-// alive pings the engine once: a stream that ended on a healthy engine (a proxy that
-// cuts long responses) is not an outage.
-func (inf *Informer) alive(ctx context.Context) bool {
-	pctx, cancel := context.WithTimeout(ctx, inf.opts.HeartbeatTimeout)
-	defer cancel()
-	_, err := inf.opts.Client.Ping(pctx, client.PingOptions{})
-	return err == nil
-}
-
 // markDown emits engine_down once per outage.
 func (inf *Informer) markDown(ctx context.Context) {
 	if inf.down {
@@ -268,275 +235,4 @@ func (inf *Informer) emitEngine(ctx context.Context, action string) {
 		Time:      now,
 		Synthetic: true,
 	})
-}
-
-// session connects once: ping, subscribe, list, then apply events until the stream
-// or the heartbeat fails. It returns why it ended.
-func (inf *Informer) session(ctx context.Context) error {
-	log := logr.FromContextOrDiscard(ctx)
-	sctx, cancel := context.WithCancelCause(ctx)
-	var wg sync.WaitGroup
-	defer func() {
-		cancel(nil)
-		wg.Wait()
-	}()
-	inf.sessions.Add(1)
-
-	pctx, pcancel := context.WithTimeout(sctx, inf.opts.HeartbeatTimeout)
-	_, err := inf.opts.Client.Ping(pctx, client.PingOptions{NegotiateAPIVersion: true})
-	pcancel()
-	if err != nil {
-		return fmt.Errorf("%w: %w", errHeartbeat, err)
-	}
-	life := newLiveness()
-
-	// The heartbeat runs before subscribing: an engine that accepts and never answers
-	// would otherwise hold Events forever.
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		inf.heartbeat(sctx, cancel, life)
-	}()
-
-	// Without a point to replay from (the engine's first session, nothing
-	// seen, no checkpoint), the subscription starts from the engine's time read
-	// now: dockerd answers GET /events before it subscribes, and the list is
-	// sent as soon as the answer comes, so without since an event that happens
-	// after the list was answered and before the subscription exists would be
-	// in neither.
-	opts := client.EventsListOptions{Filters: inf.filters(), Since: inf.since()}
-	clockAfterList := true
-	if opts.Since == "" {
-		from := inf.watchFrom(sctx)
-		if err := context.Cause(sctx); err != nil {
-			return err
-		}
-		if from != 0 {
-			opts.Since = formatSince(from)
-		}
-		// An engine that could not tell its time now is not asked again
-		// after the list: one /info per session.
-		clockAfterList = from != 0
-	}
-	if inf.lastSeen == 0 && inf.replayPoint != 0 {
-		// Every event from the replay point on reaches this session: it is
-		// the replay floor, unless an earlier subscription set one.
-		inf.setFirstSeen(inf.replayPoint)
-	}
-	inf.anchorReplayed = false
-	buf := newBuffer()
-	if stream, err := inf.opts.Client.EventStream(sctx, opts); err != nil {
-		// Told after the list, as a stream that breaks at once.
-		buf.close(err)
-	} else {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			read(sctx, stream, buf, life)
-		}()
-	}
-
-	lctx, lcancel := context.WithTimeout(sctx, callTimeout)
-	release := acquireList(lctx)
-	list, err := inf.opts.Client.ContainerList(lctx, client.ContainerListOptions{All: true})
-	release()
-	lcancel()
-	if err != nil {
-		if cause := context.Cause(sctx); cause != nil {
-			return cause
-		}
-		return fmt.Errorf("list containers: %w", err)
-	}
-	// The engine's time just after the list: the list's containers are known up
-	// to it (their ledger), and, once this session has been in sync for a moment,
-	// the next one may replay from it.
-	inf.listedAt = 0
-	if clockAfterList {
-		inf.listedAt = inf.readEngineClock(sctx)
-	}
-	if err := context.Cause(sctx); err != nil {
-		return err
-	}
-	log.V(1).Info("Listed containers", "count", len(list.Items), "replayFrom", opts.Since)
-
-	if err := inf.resync(sctx, list.Items, buf); err != nil {
-		return err
-	}
-	inf.up.Store(true)
-	if inf.down {
-		inf.down = false
-		inf.downSince.Store(0)
-		inf.emitEngine(ctx, ActionEngineUp)
-	}
-	log.Info("Engine in sync", "containers", inf.cache.Len())
-
-	var replayPointDue <-chan time.Time
-	if inf.listedAt != 0 {
-		t := time.NewTimer(replayPointDelay)
-		defer t.Stop()
-		replayPointDue = t.C
-	}
-	batch := make([]events.Message, 0, 64)
-	for {
-		var due bool
-		batch, due, err = buf.takeOr(sctx, batch, replayPointDue)
-		for i := range batch {
-			inf.apply(sctx, &batch[i], nil)
-		}
-		if due {
-			replayPointDue = nil
-			// What arrived meanwhile is handed on first: the replay point
-			// (and a checkpoint's) must never be ahead of what was handled.
-			batch = buf.drain(batch)
-			for i := range batch {
-				inf.apply(sctx, &batch[i], nil)
-			}
-			inf.setReplayPoint(inf.listedAt)
-		}
-		if err != nil {
-			if cause := context.Cause(sctx); cause != nil {
-				return cause
-			}
-			return fmt.Errorf("event stream: %w", err)
-		}
-	}
-}
-
-// since returns where a session asks the engine to replay from: just before the
-// newest event handed on, or, when none was ever seen, the replay point; "" when
-// there is none yet (see watchFrom).
-func (inf *Informer) since() string {
-	switch {
-	case inf.lastSeen != 0:
-		return formatSince(max(inf.lastSeen-int64(replayMargin), inf.firstSeen))
-	case inf.replayPoint != 0:
-		// No margin: every event this session did not get was stamped after
-		// it (see replayPointDelay), and an earlier one would be replayed
-		// onto a list that already shows it.
-		return formatSince(inf.replayPoint)
-	}
-	return ""
-}
-
-// setFirstSeen records t as the replay floor (see firstSeen) when there is none
-// yet, in the checkpoint too.
-func (inf *Informer) setFirstSeen(t int64) {
-	if inf.firstSeen != 0 {
-		return
-	}
-	inf.firstSeen = t
-	if inf.durable != nil {
-		inf.durable.setFirstSeen(t)
-	}
-}
-
-// setReplayPoint records t (an engine time) as the point a later session replays
-// from when no event was seen, in the checkpoint too.
-func (inf *Informer) setReplayPoint(t int64) {
-	if t <= inf.replayPoint {
-		return
-	}
-	inf.replayPoint = t
-	if inf.durable != nil {
-		inf.durable.setReplayPoint(t)
-	}
-}
-
-// pingPeriod is how long the engine may be quiet before the heartbeat pings it:
-// Heartbeat - HeartbeatTimeout, so that a ping that times out ends by Heartbeat
-// after the last sign of life; at least Heartbeat/pingsPerHeartbeat.
-func (inf *Informer) pingPeriod() time.Duration {
-	return max(inf.opts.Heartbeat-inf.opts.HeartbeatTimeout, inf.opts.Heartbeat/pingsPerHeartbeat)
-}
-
-// heartbeat ends the session (cancel, with errHeartbeat) when the engine gave no
-// sign of life for Heartbeat: it pings the engine whenever it has been quiet for
-// pingPeriod, and a ping that fails, or does not answer within HeartbeatTimeout,
-// ends the session, unless an event came meanwhile. Every event the stream
-// delivers is a sign of life (read marks it): a busy engine is not pinged at all.
-func (inf *Informer) heartbeat(ctx context.Context, cancel context.CancelCauseFunc, life *liveness) {
-	period := inf.pingPeriod()
-	t := time.NewTimer(period)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		if quiet := life.quiet(); quiet < period {
-			t.Reset(period - quiet)
-			continue
-		}
-		sent := life.now()
-		pctx, pcancel := context.WithTimeout(ctx, inf.opts.HeartbeatTimeout)
-		_, err := inf.opts.Client.Ping(pctx, client.PingOptions{})
-		pcancel()
-		if ctx.Err() != nil {
-			return
-		}
-		if err != nil && life.last() <= sent {
-			cancel(fmt.Errorf("%w: %w", errHeartbeat, err))
-			return
-		}
-		if err == nil {
-			life.mark()
-		}
-		t.Reset(max(period-life.quiet(), 0))
-	}
-}
-
-// liveness is when the engine last gave a sign of life, on the monotonic clock.
-// The reader goroutine marks every event; the heartbeat every answered ping.
-type liveness struct {
-	base time.Time
-	at   atomic.Int64 // since base
-}
-
-func newLiveness() *liveness {
-	return &liveness{base: time.Now()}
-}
-
-// now returns the time since base.
-func (l *liveness) now() time.Duration { return time.Since(l.base) }
-
-// mark records a sign of life now.
-func (l *liveness) mark() { l.at.Store(int64(l.now())) }
-
-// last returns when the last sign of life came (since base).
-func (l *liveness) last() time.Duration { return time.Duration(l.at.Load()) }
-
-// quiet returns how long ago the last sign of life came.
-func (l *liveness) quiet() time.Duration { return l.now() - l.last() }
-
-// read moves events from the stream to buf, and never waits for anything else:
-// the stream decodes each on this goroutine, and buf takes it at once. Each
-// event is a sign of life of the engine. The stream ends when ctx does.
-func read(ctx context.Context, stream eventstream.Stream, buf *buffer, life *liveness) {
-	defer stream.Close()
-	for {
-		var m events.Message
-		if err := stream.Next(&m); err != nil {
-			if ctx.Err() != nil {
-				err = context.Cause(ctx)
-			}
-			buf.close(err)
-			return
-		}
-		life.mark()
-		buf.push(m)
-	}
-}
-
-// formatSince renders a TimeNano as the seconds.nanoseconds Docker's since expects.
-func formatSince(nano int64) string {
-	if nano < 0 {
-		nano = 0
-	}
-	s := strconv.FormatInt(nano/int64(time.Second), 10)
-	ns := strconv.FormatInt(nano%int64(time.Second), 10)
-	for len(ns) < 9 {
-		ns = "0" + ns
-	}
-	return s + "." + ns
 }
