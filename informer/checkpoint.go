@@ -155,8 +155,7 @@ func (inf *Informer) resume(cp *Checkpoint) {
 		if ct.Labels == nil {
 			ct.Labels = map[string]string{}
 		}
-		l := cp.Ledger[ct.ID]
-		ct.mark, ct.startedAt = l.Mark, l.StartedAt
+		ct.setLedger(cp.Ledger[ct.ID])
 		inf.cache.set(&ct)
 	}
 	inf.seeded = true
@@ -216,11 +215,11 @@ func (inf *Informer) Checkpoint() (*Checkpoint, uint64) {
 	cp.Containers = make([]*Container, 0, len(d.containers))
 	for _, c := range d.containers {
 		cp.Containers = append(cp.Containers, c)
-		if c.mark != 0 || c.startedAt != 0 {
+		if l, ok := c.ledger(); ok {
 			if cp.Ledger == nil {
 				cp.Ledger = make(map[string]Ledger, len(d.containers))
 			}
-			cp.Ledger[c.ID] = Ledger{Mark: c.mark, StartedAt: c.startedAt}
+			cp.Ledger[c.ID] = l
 		}
 	}
 	version := d.version

@@ -74,46 +74,56 @@ type Options struct {
 }
 
 // Informer follows one engine. Create it with New and start it with Run.
+//
+// Its parts, along client-go's seams, each in a file of its own:
+//   - the session (session.go, heartbeat.go): one connection, from its ping to
+//     the end of its stream, with the reader and heartbeat goroutines;
+//   - the replay cursor (cursor.go, dedup.go): where the next session picks
+//     the stream up, and which replayed events were handed on already;
+//   - the cache (cache.go): the containers as last seen, for any reader;
+//   - the run ledger (ledger.go): what is known of each container's runs, so
+//     that a relist finds the runs nobody saw;
+//   - the durable state (checkpoint.go): the cursor and the containers as the
+//     handled events left them, for a Checkpoint.
+//
+// sync.go applies lists and events to the cache through them.
 type Informer struct {
-	opts  Options
+	opts Options
+
+	// cache holds the containers; only the session's goroutine writes it.
 	cache *Cache
-	// cursor is where the next session picks the stream up (see cursor).
+	// cursor is where the next session picks the stream up.
 	cursor cursor
+	// durable is what Checkpoint returns, nil unless Options.Checkpoints.
+	durable *durable
+
 	// listedAt is the engine's time just after the current session's list, 0 when
-	// the engine cannot tell it (see EngineClock).
+	// the engine cannot tell it (see EngineClock): the ledger's mark of the
+	// listed containers, and the next replay point.
 	listedAt int64
 	// clockWarned is set once the lack of an engine clock was logged.
 	clockWarned bool
-	// firstSeen is the replay floor: the engine time from which every event
-	// reached the informer, older ones being covered by the first list. It is
-	// the since of the first subscription that had one (the engine's time read
-	// before it, or a resumed replay point), else, when the engine cannot tell
-	// its time, the TimeNano of the first event received. A replay never starts
-	// before it: an older event would be handed on over a list that shows it.
-	firstSeen int64
+	// lookup holds the containers of the list being applied, so that an event about a
+	// container not cached yet need not inspect it.
+	lookup map[string]*Container
+
 	// synced is true once a first list was loaded: later lists are diffed against the
 	// cache to synthesize what was missed.
 	synced atomic.Bool
+	// syncedCh is closed after the first list is loaded.
+	syncedCh chan struct{}
 	// seeded is true when the cache was loaded from Options.Resume: the first list
 	// is diffed against it too.
 	seeded bool
-	// durable is what Checkpoint returns, nil unless Options.Checkpoints.
-	durable *durable
+
 	// down is true during an outage, between engine_down and engine_up.
 	down bool
 	// up reports the engine's health to readers (Up).
 	up atomic.Bool
 	// downSince is the UnixNano of the engine_down of the current outage, 0 when none.
 	downSince atomic.Int64
-
-	// lookup holds the containers of the list being applied, so that an event about a
-	// container not cached yet need not inspect it.
-	lookup map[string]*Container
-
 	// sessions counts connections made, for tests and metrics.
 	sessions atomic.Int64
-	// syncedCh is closed after the first list is loaded.
-	syncedCh chan struct{}
 }
 
 // New returns an Informer; it does nothing until Run.

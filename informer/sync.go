@@ -159,27 +159,6 @@ func (inf *Informer) resync(ctx context.Context, items []container.Summary, buf 
 	return nil
 }
 
-// runCandidates returns the listed containers (without events in this session) an
-// inspect may tell something about: the new ones that ran, and, when the engine's
-// time is known, every one whose ledger has a mark to compare with.
-func (inf *Informer) runCandidates(listed map[string]*Container, touched map[string]bool, clock bool) []string {
-	var ids []string
-	for _, id := range sortedIDs(listed) {
-		if touched[id] {
-			continue
-		}
-		cur := listed[id]
-		prev := inf.cache.Get(id)
-		switch {
-		case prev == nil && cur.State != StateCreated:
-			ids = append(ids, id)
-		case prev != nil && prev.mark != 0 && clock:
-			ids = append(ids, id)
-		}
-	}
-	return ids
-}
-
 // sortedIDs returns the keys of m in order, so that synthesized transitions come
 // in the same order from the same list.
 func sortedIDs(m map[string]*Container) []string {
@@ -189,19 +168,6 @@ func sortedIDs(m map[string]*Container) []string {
 	}
 	sort.Strings(ids)
 	return ids
-}
-
-// lifeBasis identifies the run c is in (or ended) for the ID of a die synthesized
-// about it: its StartedAt when an inspect told it, else its ledger mark, else
-// (kind, value).
-func lifeBasis(c *Container, kind byte, value int64) (byte, int64) {
-	switch {
-	case c.startedAt != 0:
-		return basisStarted, c.startedAt
-	case c.mark != 0:
-		return basisMark, c.mark
-	}
-	return kind, value
 }
 
 // emitSynthetic hands on a transition the informer inferred; its ID derives from
