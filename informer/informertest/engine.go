@@ -116,14 +116,14 @@ func (s *sub) run(ctx context.Context) {
 }
 
 // Calls returns how many times a method ("Ping", "ContainerList", "ContainerInspect",
-// "Events") was called.
+// "EventStream") was called.
 func (e *Engine) Calls(method string) int {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return e.calls[method]
 }
 
-// LastSince returns the since option of the last Events call.
+// LastSince returns the since option of the last EventStream call.
 func (e *Engine) LastSince() string {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -201,7 +201,7 @@ func (e *Engine) EventStream(ctx context.Context, opts client.EventsListOptions)
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.lastSince = opts.Since
-	if err := e.call("Events"); err != nil {
+	if err := e.call("EventStream"); err != nil {
 		return nil, err
 	}
 	if opts.Since != "" {
