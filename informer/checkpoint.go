@@ -57,9 +57,6 @@ type RecentEvent struct {
 	Action   string `json:"action"`
 }
 
-// maxRecent bounds Checkpoint.Recent, like the dedup ring.
-const maxRecent = dedupSize
-
 // durable is the state of the informer that a checkpoint may record. It
 // differs from the cache: it moves only after Handle returned for an event,
 // so that a checkpoint never covers an event whose deliveries the Handler
@@ -72,32 +69,28 @@ type durable struct {
 	ready bool
 	// version counts the changes, so that a checkpointer can skip an engine
 	// where nothing happened.
-	version     uint64
-	lastSeen    int64
-	firstSeen   int64
-	replayPoint int64
-	recent      []RecentEvent
-	containers  map[string]*Container
+	version uint64
+	// cursor is the replay cursor of the handled events.
+	cursor     cursor
+	containers map[string]*Container
 }
 
-// setReplayPoint records the informer's replay point (see Informer.replayPoint):
+// setReplayPoint records the informer's replay point (see cursor.replayPoint):
 // every event before it was handled.
 func (d *durable) setReplayPoint(t int64) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if t > d.replayPoint {
-		d.replayPoint = t
+	if d.cursor.setReplayPoint(t) {
 		d.version++
 	}
 }
 
-// setFirstSeen records the informer's replay floor (see Informer.firstSeen)
+// setFirstSeen records the informer's replay floor (see cursor.firstSeen)
 // when there is none yet.
 func (d *durable) setFirstSeen(t int64) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.firstSeen == 0 {
-		d.firstSeen = t
+	if d.cursor.setFirstSeen(t) {
 		d.version++
 	}
 }
@@ -127,33 +120,9 @@ func (d *durable) record(ev *Event) {
 		d.containers[c.ID] = c
 	}
 	if !ev.Synthetic {
-		t := ev.Time.UnixNano()
-		d.lastSeen = max(d.lastSeen, t)
-		if d.firstSeen == 0 {
-			d.firstSeen = t
-		}
-		d.recent = append(d.recent, RecentEvent{TimeNano: t, ActorID: ev.ActorID, Action: ev.Action})
-		if len(d.recent) >= 2*maxRecent {
-			d.recent = d.recentLocked()
-		}
+		d.cursor.see(eventKey{timeNano: ev.Time.UnixNano(), id: ev.ActorID, action: ev.Action})
 	}
 	d.version++
-}
-
-// recentLocked returns the recent events still within the replay margin of
-// lastSeen, at most maxRecent, oldest first.
-func (d *durable) recentLocked() []RecentEvent {
-	floor := d.lastSeen - int64(replayMargin)
-	out := make([]RecentEvent, 0, min(len(d.recent), maxRecent))
-	for _, r := range d.recent {
-		if r.TimeNano >= floor {
-			out = append(out, r)
-		}
-	}
-	if len(out) > maxRecent {
-		out = out[len(out)-maxRecent:]
-	}
-	return out
 }
 
 // reset makes the containers of the cache the durable ones: called when a
@@ -186,34 +155,21 @@ func (inf *Informer) resume(cp *Checkpoint) {
 		if ct.Labels == nil {
 			ct.Labels = map[string]string{}
 		}
-		l := cp.Ledger[ct.ID]
-		ct.mark, ct.startedAt = l.Mark, l.StartedAt
+		ct.setLedger(cp.Ledger[ct.ID])
 		inf.cache.set(&ct)
 	}
 	inf.seeded = true
+	inf.cursor.load(cp)
 	if cp.LastSeen > 0 {
-		inf.lastSeen = cp.LastSeen
 		// The replay floor: events before the margin were all handled, and
 		// events before FirstSeen were in the baseline list.
-		inf.firstSeen = max(cp.LastSeen-int64(replayMargin), cp.FirstSeen)
+		inf.cursor.firstSeen = max(cp.LastSeen-int64(replayMargin), cp.FirstSeen)
 	}
-	inf.replayPoint = cp.ReplayFrom
-	for _, r := range cp.Recent {
-		k := eventKey{timeNano: r.TimeNano, id: r.ActorID, action: r.Action}
-		inf.dedup.seen(k)
-		if r.TimeNano == cp.LastSeen {
-			inf.anchor = k
-		}
-	}
+	// Without LastSeen, the floor is where this run first replays from (see
+	// session), for both cursors.
 	d := inf.durable
 	d.reset(inf.cache)
-	d.lastSeen, d.replayPoint = cp.LastSeen, cp.ReplayFrom
-	if cp.LastSeen > 0 {
-		d.firstSeen = cp.FirstSeen
-	}
-	// Else the floor is where this run first replays from (see session),
-	// as for the informer.
-	d.recent = append([]RecentEvent(nil), cp.Recent...)
+	d.cursor.load(cp)
 }
 
 // markDurable records that the cache, after a list, holds nothing that was
@@ -254,15 +210,16 @@ func (inf *Informer) Checkpoint() (*Checkpoint, uint64) {
 		d.mu.Unlock()
 		return nil, 0
 	}
-	cp := &Checkpoint{URL: inf.opts.URL, LastSeen: d.lastSeen, FirstSeen: d.firstSeen, Recent: d.recentLocked(), ReplayFrom: d.replayPoint}
+	cp := &Checkpoint{URL: inf.opts.URL}
+	d.cursor.save(cp)
 	cp.Containers = make([]*Container, 0, len(d.containers))
 	for _, c := range d.containers {
 		cp.Containers = append(cp.Containers, c)
-		if c.mark != 0 || c.startedAt != 0 {
+		if l, ok := c.ledger(); ok {
 			if cp.Ledger == nil {
 				cp.Ledger = make(map[string]Ledger, len(d.containers))
 			}
-			cp.Ledger[c.ID] = Ledger{Mark: c.mark, StartedAt: c.startedAt}
+			cp.Ledger[c.ID] = l
 		}
 	}
 	version := d.version

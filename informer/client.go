@@ -13,13 +13,17 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/samalba/docker-eventsd/config"
+	"github.com/samalba/docker-eventsd/informer/eventstream"
 )
 
-// Client is the part of the Docker API an Informer uses. *client.Client implements it;
-// tests may wrap it to inject faults.
+// Client is the part of the Docker API an Informer uses. EngineClient
+// implements it; tests may wrap it to inject faults.
 type Client interface {
 	Ping(ctx context.Context, opts client.PingOptions) (client.PingResult, error)
-	Events(ctx context.Context, opts client.EventsListOptions) client.EventsResult
+	// EventStream opens the engine's event stream; it returns once the
+	// engine answered the request (the engine has subscribed), or with the
+	// error that kept the stream from opening.
+	EventStream(ctx context.Context, opts client.EventsListOptions) (eventstream.Stream, error)
 	ContainerList(ctx context.Context, opts client.ContainerListOptions) (client.ContainerListResult, error)
 	ContainerInspect(ctx context.Context, id string, opts client.ContainerInspectOptions) (client.ContainerInspectResult, error)
 }
@@ -28,13 +32,13 @@ type Client interface {
 const userAgent = "docker-eventsd"
 
 // EngineClient is the Client of one engine: the Docker client, with the
-// event stream on a connection of its own (see eventStream) and container
-// lists that share their repeated strings.
+// event stream on a connection of its own (see eventstream.Dialer) and
+// container lists that share their repeated strings.
 type EngineClient struct {
 	*client.Client
-	// stream serves Events; nil when the Docker client's must (see
-	// newEventStream).
-	stream *eventStream
+	// stream opens the event streams; nil when the Docker client's Events
+	// must (see eventstream.NewDialer).
+	stream *eventstream.Dialer
 }
 
 var _ Client = (*EngineClient)(nil)
@@ -90,15 +94,20 @@ func NewClient(e config.Engine) (*EngineClient, error) {
 	if err != nil {
 		return nil, fmt.Errorf("engine %s: %w", e.Name, err)
 	}
-	return &EngineClient{Client: c, stream: newEventStream(c, host, tlsConfig, http.ProxyFromEnvironment)}, nil
+	stream := eventstream.NewDialer(eventstream.DialerOptions{
+		Host: host, TLS: tlsConfig, Proxy: http.ProxyFromEnvironment, UserAgent: userAgent, Version: c.ClientVersion,
+	})
+	return &EngineClient{Client: c, stream: stream}, nil
 }
 
-// Events streams the engine's events as the Docker client's Events does.
-func (c *EngineClient) Events(ctx context.Context, opts client.EventsListOptions) client.EventsResult {
-	if c.stream == nil || !plainTimestamp(opts.Since) || !plainTimestamp(opts.Until) {
-		return c.Client.Events(ctx, opts)
+// EventStream opens the engine's event stream: on a connection of its own,
+// or, where that cannot be (see eventstream.NewDialer, and a since or until
+// that is not a plain timestamp), through the Docker client's Events.
+func (c *EngineClient) EventStream(ctx context.Context, opts client.EventsListOptions) (eventstream.Stream, error) {
+	if c.stream == nil || !eventstream.PlainTimestamp(opts.Since) || !eventstream.PlainTimestamp(opts.Until) {
+		return eventstream.FromChannels(ctx, c.Client.Events(ctx, opts)), nil
 	}
-	return c.stream.events(ctx, opts)
+	return c.stream.Open(ctx, opts)
 }
 
 // ContainerList lists containers as the Docker client does, and makes the

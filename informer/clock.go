@@ -72,7 +72,7 @@ func (inf *Informer) readEngineClock(ctx context.Context) int64 {
 // the engine cannot tell its time (logged once, see readEngineClock).
 //
 // The session subscribes from there. dockerd answers GET /events (its headers)
-// before it subscribes to its events, the client's Events returns on that
+// before it subscribes to its events, Client.EventStream returns on that
 // answer, and the session lists the containers at once: the list may be answered
 // before the subscription exists, and an event between the two would be in
 // neither. From a since read before subscribing, the engine replays it from its

@@ -54,3 +54,19 @@ func (d *dedup) seen(k eventKey) bool {
 	d.next = (d.next + 1) % dedupSize
 	return false
 }
+
+// each calls f with every remembered key, oldest first.
+func (d *dedup) each(f func(eventKey)) {
+	if len(d.ring) < dedupSize {
+		for _, k := range d.ring {
+			f(k)
+		}
+		return
+	}
+	for _, k := range d.ring[d.next:] {
+		f(k)
+	}
+	for _, k := range d.ring[:d.next] {
+		f(k)
+	}
+}

@@ -17,6 +17,7 @@
 // that what happened while the daemon was not running is synthesized too.
 //
 // The goroutine that reads the stream never waits on anything but the stream: it
-// decodes and appends to an unbounded buffer, because the engine drops events for a
-// subscriber that does not take them within 100 ms.
+// decodes (eventstream.Stream.Next, on this goroutine) and appends to an unbounded
+// buffer, because the engine drops events for a subscriber that does not take them
+// within 100 ms. The Informer type's doc lists its parts and their files.
 package informer

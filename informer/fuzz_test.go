@@ -303,10 +303,10 @@ func FuzzEventStream(f *testing.F) {
 			}
 		}
 
-		if inf.lastSeen != lastSeen {
-			t.Fatalf("lastSeen = %d, want %d", inf.lastSeen, lastSeen)
+		if inf.cursor.lastSeen != lastSeen {
+			t.Fatalf("lastSeen = %d, want %d", inf.cursor.lastSeen, lastSeen)
 		}
-		if s := formatSince(inf.lastSeen - int64(replayMargin)); !validSince(s) {
+		if s := formatSince(inf.cursor.lastSeen - int64(replayMargin)); !validSince(s) {
 			t.Fatalf("since %q is not seconds.nanoseconds", s)
 		}
 		if inf.cache.Len() != len(ref) {

@@ -11,6 +11,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/samalba/docker-eventsd/informer"
+	"github.com/samalba/docker-eventsd/informer/eventstream"
 	"github.com/samalba/docker-eventsd/test/e2e/tcpproxy"
 	"github.com/samalba/docker-eventsd/test/e2e/testenv"
 )
@@ -58,22 +59,28 @@ func (w *watched) Ping(ctx context.Context, opts client.PingOptions) (client.Pin
 	return r, err
 }
 
-func (w *watched) Events(ctx context.Context, opts client.EventsListOptions) client.EventsResult {
-	inner := w.Client.Events(ctx, opts)
-	msgs := make(chan events.Message)
-	go func() {
-		for m := range inner.Messages {
-			w.mu.Lock()
-			w.lastLife = time.Now()
-			w.mu.Unlock()
-			select {
-			case msgs <- m:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
-	return client.EventsResult{Messages: msgs, Err: inner.Err}
+// EventStream notes each event of the engine's stream as a sign of life.
+func (w *watched) EventStream(ctx context.Context, opts client.EventsListOptions) (eventstream.Stream, error) {
+	inner, err := w.Client.EventStream(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	return &watchedStream{Stream: inner, w: w}, nil
+}
+
+type watchedStream struct {
+	eventstream.Stream
+	w *watched
+}
+
+func (s *watchedStream) Next(m *events.Message) error {
+	err := s.Stream.Next(m)
+	if err == nil {
+		s.w.mu.Lock()
+		s.w.lastLife = time.Now()
+		s.w.mu.Unlock()
+	}
+	return err
 }
 
 // runWatched runs an informer on url through a watched client, and returns it

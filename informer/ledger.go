@@ -246,3 +246,48 @@ func synthesizeRuns(prev, cur *Container, r *run, cutoff, seen int64) []transiti
 	}
 	return out
 }
+
+// runCandidates returns the listed containers (without events in this session) an
+// inspect may tell something about: the new ones that ran, and, when the engine's
+// time is known, every one whose ledger has a mark to compare with.
+func (inf *Informer) runCandidates(listed map[string]*Container, touched map[string]bool, clock bool) []string {
+	var ids []string
+	for _, id := range sortedIDs(listed) {
+		if touched[id] {
+			continue
+		}
+		cur := listed[id]
+		prev := inf.cache.Get(id)
+		switch {
+		case prev == nil && cur.State != StateCreated:
+			ids = append(ids, id)
+		case prev != nil && prev.mark != 0 && clock:
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+// lifeBasis identifies the run c is in (or ended) for the ID of a die synthesized
+// about it: its StartedAt when an inspect told it, else its ledger mark, else
+// (kind, value).
+func lifeBasis(c *Container, kind byte, value int64) (byte, int64) {
+	switch {
+	case c.startedAt != 0:
+		return basisStarted, c.startedAt
+	case c.mark != 0:
+		return basisMark, c.mark
+	}
+	return kind, value
+}
+
+// ledger returns the container's ledger as a Checkpoint records it, and
+// whether it knows anything.
+func (c *Container) ledger() (Ledger, bool) {
+	return Ledger{Mark: c.mark, StartedAt: c.startedAt}, c.mark != 0 || c.startedAt != 0
+}
+
+// setLedger sets the container's ledger from a Checkpoint's.
+func (c *Container) setLedger(l Ledger) {
+	c.mark, c.startedAt = l.Mark, l.StartedAt
+}

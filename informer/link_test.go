@@ -11,6 +11,7 @@ import (
 	"github.com/moby/moby/api/types/system"
 	"github.com/moby/moby/client"
 
+	"github.com/samalba/docker-eventsd/informer/eventstream"
 	"github.com/samalba/docker-eventsd/informer/informertest"
 )
 
@@ -145,17 +146,20 @@ func dockerTime(t time.Time) string {
 	return t.UTC().Format(time.RFC3339Nano)
 }
 
-// Events forwards the engine's stream until the link breaks: a cut ends it with
-// an error, a silence leaves it open and empty.
-func (l *link) Events(ctx context.Context, opts client.EventsListOptions) client.EventsResult {
-	msgs := make(chan events.Message)
-	errs := make(chan error, 1)
+// EventStream forwards the engine's stream until the link breaks: a cut ends
+// it with an error, a silence leaves it open and empty.
+func (l *link) EventStream(ctx context.Context, opts client.EventsListOptions) (eventstream.Stream, error) {
 	broken, err := l.gate(ctx)
 	if err != nil {
-		errs <- err
-		return client.EventsResult{Messages: msgs, Err: errs}
+		return nil, err
 	}
-	inner := l.Engine.Events(ctx, opts)
+	s, err := l.Engine.EventStream(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	inner := pump(ctx, s)
+	msgs := make(chan events.Message)
+	errs := make(chan error, 1)
 	go func() {
 		for {
 			select {
@@ -175,6 +179,30 @@ func (l *link) Events(ctx context.Context, opts client.EventsListOptions) client
 			case <-broken:
 				l.afterBreak(ctx, errs)
 				return
+			case <-ctx.Done():
+				errs <- ctx.Err()
+				return
+			}
+		}
+	}()
+	return eventstream.FromChannels(ctx, client.EventsResult{Messages: msgs, Err: errs}), nil
+}
+
+// pump reads s on a goroutine of its own, into channels a fault can be
+// selected against, until s or ctx ends.
+func pump(ctx context.Context, s eventstream.Stream) client.EventsResult {
+	msgs := make(chan events.Message)
+	errs := make(chan error, 1)
+	go func() {
+		defer s.Close()
+		for {
+			var m events.Message
+			if err := s.Next(&m); err != nil {
+				errs <- err
+				return
+			}
+			select {
+			case msgs <- m:
 			case <-ctx.Done():
 				errs <- ctx.Err()
 				return

@@ -13,6 +13,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/samalba/docker-eventsd/informer"
+	"github.com/samalba/docker-eventsd/informer/eventstream"
 	"github.com/samalba/docker-eventsd/informer/informertest"
 )
 
@@ -98,44 +99,50 @@ func (s *lateSubscriber) ContainerList(ctx context.Context, opts client.Containe
 	return r, err
 }
 
-// Events returns at once; the first call subscribes on the engine only once
-// released, and then forwards the engine's stream.
-func (s *lateSubscriber) Events(ctx context.Context, opts client.EventsListOptions) client.EventsResult {
+// EventStream returns at once; the first stream subscribes on the engine only
+// once released (on its first Next), and then reads the engine's stream.
+func (s *lateSubscriber) EventStream(ctx context.Context, opts client.EventsListOptions) (eventstream.Stream, error) {
 	n := s.record("Events")
 	s.mu.Lock()
 	s.since = append(s.since, opts.Since)
 	s.mu.Unlock()
 	if n > 1 {
-		return s.Client.Events(ctx, opts)
+		return s.Client.EventStream(ctx, opts)
 	}
 	close(s.eventsIn)
-	msgs := make(chan events.Message)
-	errs := make(chan error, 1)
-	go func() {
+	return &lateStream{ctx: ctx, s: s, opts: opts}, nil
+}
+
+// lateStream is the first stream of a lateSubscriber.
+type lateStream struct {
+	ctx   context.Context
+	s     *lateSubscriber
+	opts  client.EventsListOptions
+	inner eventstream.Stream
+	err   error
+}
+
+func (l *lateStream) Next(m *events.Message) error {
+	if l.inner == nil && l.err == nil {
 		select {
-		case <-s.release:
-		case <-ctx.Done():
-			errs <- ctx.Err()
-			return
+		case <-l.s.release:
+			l.inner, l.err = l.s.Client.EventStream(l.ctx, l.opts)
+			close(l.s.subscribed)
+		case <-l.ctx.Done():
+			l.err = l.ctx.Err()
 		}
-		inner := s.Client.Events(ctx, opts)
-		close(s.subscribed)
-		for {
-			select {
-			case m := <-inner.Messages:
-				select {
-				case msgs <- m:
-				case <-ctx.Done():
-					errs <- ctx.Err()
-					return
-				}
-			case err := <-inner.Err:
-				errs <- err
-				return
-			}
-		}
-	}()
-	return client.EventsResult{Messages: msgs, Err: errs}
+	}
+	if l.err != nil {
+		return l.err
+	}
+	return l.inner.Next(m)
+}
+
+func (l *lateStream) Close() error {
+	if l.inner != nil {
+		return l.inner.Close()
+	}
+	return nil
 }
 
 // clocked is a lateSubscriber that can tell the engine's time

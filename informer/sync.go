@@ -49,7 +49,7 @@ func (inf *Informer) filters() client.Filters {
 // every container that had no event in this session is compared with the cache,
 // and after a gap the transitions that happened unseen are synthesized. When the
 // replay did not prove that the engine still held every event of the gap (see
-// Informer.anchor), those containers are inspected too, and the runs they went
+// cursor.anchor), those containers are inspected too, and the runs they went
 // through unseen are synthesized (see synthesizeRuns).
 func (inf *Informer) resync(ctx context.Context, items []container.Summary, buf *buffer) error {
 	log := logr.FromContextOrDiscard(ctx)
@@ -90,7 +90,7 @@ func (inf *Informer) resync(ctx context.Context, items []container.Summary, buf 
 		cutoff = listedAt - int64(replayMargin)
 	}
 	var runs map[string]run
-	if diff && !inf.anchorReplayed {
+	if diff && !inf.cursor.anchorReplayed {
 		runs = inf.inspectRuns(ctx, inf.runCandidates(listed, touched, listedAt != 0))
 		if err := context.Cause(ctx); err != nil {
 			return err
@@ -117,7 +117,7 @@ func (inf *Informer) resync(ctx context.Context, items []container.Summary, buf 
 			if got, ok := runs[id]; ok {
 				r = &got
 			}
-			ts = synthesizeRuns(prev, cur, r, cutoff, inf.lastSeen)
+			ts = synthesizeRuns(prev, cur, r, cutoff, inf.cursor.lastSeen)
 		} else if prev != nil && prev.Running() == cur.Running() {
 			cur.startedAt = prev.startedAt
 		}
@@ -139,7 +139,7 @@ func (inf *Informer) resync(ctx context.Context, items []container.Summary, buf 
 		if prev.Running() {
 			dead := *prev
 			dead.State, dead.Health, dead.ExitCode = StateExited, "", -1
-			k, v := lifeBasis(prev, basisSeen, inf.lastSeen)
+			k, v := lifeBasis(prev, basisSeen, inf.cursor.lastSeen)
 			inf.emitSynthetic("die", &dead, now, k, v)
 			synthesized++
 		}
@@ -159,27 +159,6 @@ func (inf *Informer) resync(ctx context.Context, items []container.Summary, buf 
 	return nil
 }
 
-// runCandidates returns the listed containers (without events in this session) an
-// inspect may tell something about: the new ones that ran, and, when the engine's
-// time is known, every one whose ledger has a mark to compare with.
-func (inf *Informer) runCandidates(listed map[string]*Container, touched map[string]bool, clock bool) []string {
-	var ids []string
-	for _, id := range sortedIDs(listed) {
-		if touched[id] {
-			continue
-		}
-		cur := listed[id]
-		prev := inf.cache.Get(id)
-		switch {
-		case prev == nil && cur.State != StateCreated:
-			ids = append(ids, id)
-		case prev != nil && prev.mark != 0 && clock:
-			ids = append(ids, id)
-		}
-	}
-	return ids
-}
-
 // sortedIDs returns the keys of m in order, so that synthesized transitions come
 // in the same order from the same list.
 func sortedIDs(m map[string]*Container) []string {
@@ -189,19 +168,6 @@ func sortedIDs(m map[string]*Container) []string {
 	}
 	sort.Strings(ids)
 	return ids
-}
-
-// lifeBasis identifies the run c is in (or ended) for the ID of a die synthesized
-// about it: its StartedAt when an inspect told it, else its ledger mark, else
-// (kind, value).
-func lifeBasis(c *Container, kind byte, value int64) (byte, int64) {
-	switch {
-	case c.startedAt != 0:
-		return basisStarted, c.startedAt
-	case c.mark != 0:
-		return basisMark, c.mark
-	}
-	return kind, value
 }
 
 // emitSynthetic hands on a transition the informer inferred; its ID derives from
@@ -233,19 +199,9 @@ func (inf *Informer) apply(ctx context.Context, m *events.Message, touched map[s
 		return
 	}
 	key := eventKey{timeNano: m.TimeNano, id: m.Actor.ID, action: string(m.Action)}
-	if inf.dedup.seen(key) {
-		if key == inf.anchor {
-			inf.anchorReplayed = true
-		}
+	if inf.cursor.see(key) {
 		logr.FromContextOrDiscard(ctx).V(2).Info("Dropped replayed event", "action", string(m.Action), "id", m.Actor.ID)
 		return
-	}
-	if inf.firstSeen == 0 {
-		inf.firstSeen = m.TimeNano
-	}
-	if m.TimeNano >= inf.lastSeen {
-		inf.lastSeen = m.TimeNano
-		inf.anchor = key
 	}
 	if touched != nil {
 		touched[m.Actor.ID] = true

@@ -14,6 +14,8 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/client"
+
+	"github.com/samalba/docker-eventsd/informer/eventstream"
 )
 
 // RingSize is how many events a Docker engine keeps for replay.
@@ -44,7 +46,7 @@ func New() *Engine {
 	return &Engine{containers: map[string]*container.Summary{}, subs: map[*sub]struct{}{}, calls: map[string]int{}}
 }
 
-// sub is one Events call: an ordered, unbounded queue drained by one goroutine.
+// sub is one EventStream call: an ordered, unbounded queue drained by one goroutine.
 type sub struct {
 	filters client.Filters
 	mu      sync.Mutex
@@ -114,14 +116,14 @@ func (s *sub) run(ctx context.Context) {
 }
 
 // Calls returns how many times a method ("Ping", "ContainerList", "ContainerInspect",
-// "Events") was called.
+// "EventStream") was called.
 func (e *Engine) Calls(method string) int {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return e.calls[method]
 }
 
-// LastSince returns the since option of the last Events call.
+// LastSince returns the since option of the last EventStream call.
 func (e *Engine) LastSince() string {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -183,9 +185,11 @@ func (e *Engine) ContainerInspect(_ context.Context, id string, _ client.Contain
 	}}, nil
 }
 
-// Events implements informer.Client: it replays the ring from since (inclusive),
-// then streams live events, applying the type and event filters.
-func (e *Engine) Events(ctx context.Context, opts client.EventsListOptions) client.EventsResult {
+// EventStream implements informer.Client: it replays the ring from since
+// (inclusive), then streams live events, applying the type and event filters.
+// Like dockerd, it gives the stream's reader 100 ms to take each event (Next),
+// then drops it.
+func (e *Engine) EventStream(ctx context.Context, opts client.EventsListOptions) (eventstream.Stream, error) {
 	s := &sub{
 		filters: opts.Filters,
 		wake:    make(chan struct{}, 1),
@@ -197,9 +201,8 @@ func (e *Engine) Events(ctx context.Context, opts client.EventsListOptions) clie
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.lastSince = opts.Since
-	if err := e.call("Events"); err != nil {
-		s.end(err)
-		return client.EventsResult{Messages: s.out, Err: s.errs}
+	if err := e.call("EventStream"); err != nil {
+		return nil, err
 	}
 	if opts.Since != "" {
 		since := parseSince(opts.Since)
@@ -220,7 +223,7 @@ func (e *Engine) Events(ctx context.Context, opts client.EventsListOptions) clie
 		delete(e.subs, s)
 		e.mu.Unlock()
 	}()
-	return client.EventsResult{Messages: s.out, Err: s.errs}
+	return eventstream.FromChannels(ctx, client.EventsResult{Messages: s.out, Err: s.errs}), nil
 }
 
 // parseSince reads Docker's seconds[.nanoseconds].
