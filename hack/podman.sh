@@ -17,6 +17,8 @@
 #                           running under their conmon, as they do with podman)
 #   hack/podman.sh start    start the service again, wait until it answers
 #   hack/podman.sh status   one line: running, unresponsive or stopped
+#   hack/podman.sh cli ARGS the podman CLI on this engine (works while the
+#                           service is down: podman needs no daemon)
 #   hack/podman.sh env      print the env file
 #
 # The settings that run containers on these machines (see docs/CONFIG.md,
@@ -380,6 +382,12 @@ main() {
 	local cmd=${1:-}
 	case $cmd in
 	up | down | kill | start | status | env | deps) "cmd_$cmd" ;;
+	cli)
+		shift
+		[[ -s $BASE/containers.conf ]] || die "no engine in $BASE: run hack/podman.sh up"
+		exec 9>&-
+		podman_cli "$@"
+		;;
 	*) usage ;;
 	esac
 }
