@@ -12,9 +12,9 @@ import (
 //
 //   - remove, exec and exec_died stand for Docker's destroy, exec_start and
 //     exec_die (and died, on the libpod endpoints, for die);
-//   - the event filter knows Podman's names only, except that its libpod
-//     endpoints take die for died: filtered on "die" or "destroy", the
-//     compatible endpoint streams nothing;
+//   - the event filter knows Podman's names only (it filters before renaming
+//     died to die): filtered on "die" or "destroy", the compatible endpoint
+//     streams nothing;
 //   - health_status comes on every check, bare, with the health in a
 //     top-level HealthStatus field; Docker sends "health_status: healthy"
 //     only when the health changes;
