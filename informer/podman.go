@@ -46,26 +46,40 @@ var dockerNames = func() map[string]string {
 // decoder puts the event's top-level HealthStatus field there.
 const podmanHealthAttr = "health_status"
 
+// containers tells what the informer knows of a container before an event
+// (*Cache): nil when nothing.
+type containers interface {
+	Get(id string) *Container
+}
+
 // fromPodman rewrites the container event m as Docker would have sent it, and
 // reports whether it is to be handled at all: a Podman health check whose
-// health is the one cached (Docker reports only changes), or whose health is
-// not known, is not. cached is the container as the informer knows it before
-// m (nil when unknown). Only what Podman sends differently is touched; a
-// Docker event is returned as it came. An attribute map is copied before it
-// is changed.
-func fromPodman(m *events.Message, cached *Container) bool {
+// health is the one known (Docker reports only changes), or whose health is
+// not told, is not. known holds the containers as the informer knows them
+// before m; it is asked only about a bare health_status and a rename without
+// oldName, so a Docker event costs a switch. Only what Podman sends
+// differently is touched: a Docker event is left as it came. An attribute map
+// is copied before it is changed.
+func fromPodman(m *events.Message, known containers) bool {
 	if m.Type != events.ContainerEventType {
 		return true
 	}
 	switch action := string(m.Action); action {
 	case "health_status": // Docker's always has ": status"
 		status := m.Actor.Attributes[podmanHealthAttr]
-		if status == "" || (cached != nil && cached.Health == status) {
+		if status == "" {
+			return false
+		}
+		if c := known.Get(m.Actor.ID); c != nil && c.Health == status {
 			return false
 		}
 		m.Action = events.Action("health_status: " + status)
 	case "rename":
-		if _, ok := m.Actor.Attributes["oldName"]; ok || cached == nil {
+		if _, ok := m.Actor.Attributes["oldName"]; ok {
+			return true
+		}
+		cached := known.Get(m.Actor.ID)
+		if cached == nil {
 			return true
 		}
 		attrs := copyAttrs(m.Actor.Attributes)

@@ -101,7 +101,13 @@ func TestFromPodmanTranslatesRecordedEvents(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			m := recorded(t, tt.line)
-			if got := fromPodman(&m, tt.cached); got != tt.keep {
+			known := NewCache()
+			if tt.cached != nil {
+				c := *tt.cached
+				c.ID = m.Actor.ID
+				known.set(&c)
+			}
+			if got := fromPodman(&m, known); got != tt.keep {
 				t.Fatalf("keep = %v, want %v (%s)", got, tt.keep, m.Action)
 			}
 			if !tt.keep {
@@ -123,18 +129,22 @@ func TestFromPodmanTranslatesRecordedEvents(t *testing.T) {
 // through the translation and the cache, as the informer does, and compares
 // the actions handed on with what rules written for Docker expect.
 func TestFromPodmanGivesDockersStreamForTheRecording(t *testing.T) {
-	cache := map[string]*Container{}
+	cache := NewCache()
 	var got []string
 	for _, m := range recordedPodman(t) {
-		cached := cache[m.Actor.ID]
-		if !fromPodman(&m, cached) {
+		if !fromPodman(&m, cache) {
 			continue
 		}
+		cached := cache.Get(m.Actor.ID)
 		if cached == nil {
 			cached = fromAttributes("p", &m)
 		}
 		next := applyEvent(cached, &m)
-		cache[m.Actor.ID] = next
+		if next.State == StateGone {
+			cache.remove(next.ID)
+		} else {
+			cache.set(next)
+		}
 		entry := next.Name + " " + string(m.Action)
 		if m.Action == "die" {
 			entry += " " + strconv.Itoa(next.ExitCode)
@@ -180,7 +190,9 @@ func TestFromPodmanLeavesDockerEventsAlone(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			m := tt.m
 			m.Actor.Attributes = copyAttrs(tt.m.Actor.Attributes)
-			if !fromPodman(&m, &Container{Name: "old", Health: "healthy"}) {
+			known := NewCache()
+			known.set(&Container{ID: "c", Name: "old", Health: "healthy"})
+			if !fromPodman(&m, known) {
 				t.Fatal("dropped")
 			}
 			if !reflect.DeepEqual(m, tt.m) {
@@ -192,15 +204,17 @@ func TestFromPodmanLeavesDockerEventsAlone(t *testing.T) {
 
 func TestFromPodmanCopiesAttributesBeforeChanging(t *testing.T) {
 	attrs := map[string]string{"name": "new", "containerExitCode": "2"}
+	known := NewCache()
+	known.set(&Container{ID: "c", Name: "old"})
 	for _, action := range []string{"rename", "died"} {
 		m := events.Message{Type: "container", Action: events.Action(action), Actor: events.Actor{ID: "c", Attributes: attrs}}
-		fromPodman(&m, &Container{Name: "old"})
+		fromPodman(&m, known)
 		if len(attrs) != 2 {
 			t.Fatalf("%s: the original attributes changed: %v", action, attrs)
 		}
 	}
 	m := events.Message{Type: "container", Action: "died", Actor: events.Actor{ID: "c", Attributes: attrs}}
-	fromPodman(&m, nil)
+	fromPodman(&m, NewCache())
 	if m.Action != "die" || m.Actor.Attributes["exitCode"] != "2" {
 		t.Errorf("libpod died: action %q exitCode %q, want die 2", m.Action, m.Actor.Attributes["exitCode"])
 	}
