@@ -6,8 +6,9 @@
 # as root, with its own storage (root, runroot, tmpdir), its own containers.conf
 # and storage.conf, its own events file and its own network config, all under
 # $EVENTSD_PODMAN_DIR. Nothing outside that directory is used, except the
-# containers' cgroups (/libpod_parent/libpod-ID, removed with the containers)
-# and podman's blob-info cache in /var/lib/containers/cache.
+# containers' cgroups (/libpod_parent/libpod-ID, removed with the containers,
+# and /libpod_parent once empty) and podman's blob-info cache in
+# /var/lib/containers/cache.
 #
 #   hack/podman.sh up       start the service, build eventsd-busybox:latest on
 #                           it, write $EVENTSD_PODMAN_DIR/env
@@ -314,7 +315,7 @@ stop_service() {
 # kill_containers: SIGKILL what is left of the containers (conmon, their
 # processes, from their cgroups), and remove their cgroups.
 kill_containers() {
-	local i id cg pids
+	local i id cg pids m
 	for ((i = 0; i < 20; i++)); do
 		pids=$(conmon_pids)
 		for id in $(container_ids); do
@@ -332,6 +333,10 @@ kill_containers() {
 			find "$cg" -depth -type d -exec rmdir {} + 2>/dev/null || log "warning: cannot remove $cg"
 		done
 	done
+	# Podman's parent cgroups, once empty (another engine may still use them).
+	while read -r _ m _; do
+		rmdir "$m/libpod_parent/conmon" "$m/libpod_parent" 2>/dev/null || true
+	done < <(awk '$3 == "cgroup" || $3 == "cgroup2"' /proc/self/mounts)
 }
 
 # unmount_under DIR: unmount everything mounted at or below DIR, deepest first.
