@@ -182,11 +182,19 @@ wait_gone() {
 	return 1
 }
 
+# docker_bin prints the docker CLI that asks the service (as the tests do).
+docker_bin() {
+	if [[ -x /usr/bin/docker ]]; then
+		echo /usr/bin/docker
+	else
+		command -v docker || die "no docker CLI found"
+	fi
+}
+
 healthy() {
 	local root
-	root=$(timeout 5 curl -sf --unix-socket "$SOCK" http://d/info 2>/dev/null |
-		grep -o '"DockerRootDir":"[^"]*"') || return 1
-	[[ $root == "\"DockerRootDir\":\"$BASE/root\"" ]]
+	root=$(timeout 5 "$(docker_bin)" -H "$URL" info --format '{{.DockerRootDir}}' 2>/dev/null) || return 1
+	[[ $root == "$BASE/root" ]]
 }
 
 launch() {
@@ -265,7 +273,7 @@ cmd_deps() {
 	command -v podman >/dev/null 2>&1 || die "podman missing: apt-get install podman"
 	command -v runc >/dev/null 2>&1 || die "runc missing: apt-get install runc"
 	[[ -x /bin/busybox ]] || die "/bin/busybox missing: apt-get install busybox-static"
-	command -v curl >/dev/null 2>&1 || die "curl missing: apt-get install curl"
+	docker_bin >/dev/null
 }
 
 cmd_up() {
