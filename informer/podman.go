@@ -43,7 +43,9 @@ var dockerNames = func() map[string]string {
 }()
 
 // podmanHealthAttr is the attribute that carries Podman's HealthStatus: the
-// decoder puts the event's top-level HealthStatus field there.
+// stream decoder is to put the event's top-level HealthStatus field there
+// (events.Message has no field for it). Until it does, the health is not told
+// and Podman's health events are dropped rather than handed on bare.
 const podmanHealthAttr = "health_status"
 
 // containers tells what the informer knows of a container before an event
