@@ -6,6 +6,8 @@
 # The image is FROM scratch (hack/image/Dockerfile): the daemon built static from
 # this tree, Debian's busybox-static for /bin/sh, and the docker CLI found on this
 # machine with the libraries it links (ldd), so handlers can run `docker -H ...`.
+# It runs as the user eventsd (uid 65532, hack/image/passwd), who reaches the
+# engine socket through its group: docker run --group-add GID.
 # It builds on the engine of DOCKER_HOST (default: the local socket), with
 # DOCKER_BUILDKIT=0 and no registry. EVENTSD_IMAGE_NO_CLI=1 leaves the CLI out.
 set -euo pipefail
@@ -35,6 +37,9 @@ version=$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo dev)
 CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=$version" \
 	-o "$rootfs/usr/local/bin/docker-eventsd" ./cmd/docker-eventsd
 cp /bin/busybox "$rootfs/bin/busybox"
+# The users: root, and eventsd (65532), whom the image runs as.
+mkdir -p "$rootfs/etc"
+cp "$ROOT/hack/image/passwd" "$ROOT/hack/image/group" "$rootfs/etc/"
 
 if [[ ${EVENTSD_IMAGE_NO_CLI:-} != 1 ]]; then
 	cli=$(readlink -f "$docker")

@@ -2,8 +2,9 @@
 # hack/test.sh: the one test command (`make test`).
 #
 # Checks gofmt and go vet, starts two throwaway Docker engines
-# (hack/engines.sh up 2), runs `go test -race` on every package against them,
-# and always removes the engines, even when tests fail or on Ctrl-C. A full
+# (hack/engines.sh up 2) and a Podman engine (hack/podman.sh up), runs
+# `go test -race` on every package against them, and always removes the
+# engines, even when tests fail or on Ctrl-C. A full
 # run first fuzzes every go test -fuzz target for 5s (hack/fuzz.sh; FUZZTIME
 # sets the time, FUZZTIME=0 skips it).
 #
@@ -38,10 +39,17 @@ section "go vet"
 go vet ./...
 
 started=
+podman_started=
 # shellcheck disable=SC2317 # invoked by the trap
 cleanup() {
 	local status=$?
 	trap - EXIT INT TERM
+	# --- podman: always removed, even with EVENTSD_KEEP_ENGINES=1
+	if [[ -n $podman_started ]]; then
+		section "podman down"
+		"$ROOT/hack/podman.sh" down || status=1
+	fi
+	# --- end podman
 	if [[ -n $started ]]; then
 		if [[ ${EVENTSD_KEEP_ENGINES:-} == 1 ]]; then
 			section "engines kept (EVENTSD_KEEP_ENGINES=1): $EVENTSD_TEST_ENGINES"
@@ -68,6 +76,19 @@ if [[ -z ${EVENTSD_TEST_ENGINES:-} ]]; then
 else
 	section "using engines $EVENTSD_TEST_ENGINES"
 fi
+
+# --- podman: the Podman engine of test/e2e's Podman tests (hack/podman.sh),
+# unless EVENTSD_TEST_PODMAN names one already; removed by cleanup.
+if [[ -z ${EVENTSD_TEST_PODMAN:-} ]]; then
+	section "podman up"
+	podman_started=1 # before up: a half-started engine is removed too
+	"$ROOT/hack/podman.sh" up
+	set -a
+	# shellcheck source=/dev/null
+	. "${EVENTSD_PODMAN_DIR:-/tmp/eventsd-podman}/env"
+	set +a
+fi
+# --- end podman
 
 pkgs=(./...)
 for a in "$@"; do

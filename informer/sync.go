@@ -42,7 +42,7 @@ func (inf *Informer) filters() client.Filters {
 			}
 		}
 	}
-	return f
+	return withPodmanNames(f)
 }
 
 // resync applies a fresh list. Events already buffered are applied first; then
@@ -195,7 +195,7 @@ func (inf *Informer) emitSynthetic(action string, c *Container, now time.Time, k
 // seen before are dropped. touched, when not nil, collects the containers that had
 // events.
 func (inf *Informer) apply(ctx context.Context, m *events.Message, touched map[string]bool) {
-	if m.Type != events.ContainerEventType || m.Actor.ID == "" {
+	if m.Type != events.ContainerEventType || m.Actor.ID == "" || !fromPodman(m, inf.cache) {
 		return
 	}
 	key := eventKey{timeNano: m.TimeNano, id: m.Actor.ID, action: string(m.Action)}

@@ -4,7 +4,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -12,16 +14,27 @@ import (
 )
 
 // TestDaemonRunsAsAContainer builds the image with hack/image.sh and runs it the
-// way the README says: as a container on engine b, with --init, watching engine a
-// through a bind mount of a's socket directory. A handler in the image uses the
-// image's docker CLI on the engine that sent the event, and `docker stop` shuts
-// the daemon down cleanly (exit code 0).
+// way the README says: as a container on engine b, with --init, as the image's
+// non-root user reaching engine a's socket through the socket's group
+// (--group-add), watching engine a through a bind mount of a's socket
+// directory. A handler in the image runs as that user (id -u is 65532) and uses
+// the image's docker CLI on the engine that sent the event, and `docker stop`
+// shuts the daemon down cleanly (exit code 0).
 func TestDaemonRunsAsAContainer(t *testing.T) {
 	engines := testenv.Engines(t)
 	engineDir := filepath.Join(os.Getenv("EVENTSD_ENGINES_DIR"), "a")
-	if _, err := os.Stat(filepath.Join(engineDir, "docker.sock")); err != nil {
+	sock, err := os.Stat(filepath.Join(engineDir, "docker.sock"))
+	if err != nil {
 		t.Fatalf("engine a's socket: %v", err)
 	}
+	st, ok := sock.Sys().(*syscall.Stat_t)
+	if !ok {
+		t.Fatalf("no owner for %s", engineDir)
+	}
+	if sock.Mode().Perm()&0o060 != 0o060 || st.Gid == 0 {
+		t.Fatalf("engine a's socket is %v gid %d: want it read-write for a group other than root's", sock.Mode(), st.Gid)
+	}
+	socketGroup := strconv.Itoa(int(st.Gid))
 	a, b := engines["a"], engines["b"]
 
 	tag := "docker-eventsd:" + unique("e2e")
@@ -41,14 +54,21 @@ events:
   - name: starts
     type: start
     from_container: ` + prefix + `-*
-    command: 'docker -H "$ENGINE_A" inspect -f "{{.Name}}" "$CONTAINER_ID" > /out/inspected && echo "$FROM_CONTAINER" >> /out/started'
+    command: 'id -u > /out/uid && docker -H "$ENGINE_A" inspect -f "{{.Name}}" "$CONTAINER_ID" > /out/inspected && echo "$FROM_CONTAINER" >> /out/started'
 `
 	if err := os.WriteFile(filepath.Join(cfgDir, "events.yml"), []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// The daemon's user (65532) reads the config and writes /out.
+	for dir, mode := range map[string]os.FileMode{cfgDir: 0o755, outDir: 0o777} {
+		if err := os.Chmod(dir, mode); err != nil {
+			t.Fatal(err)
+		}
+	}
 
 	daemonName := prefix + "-daemon"
 	testenv.Docker(t, b, "run", "-d", "--init", "--network", "none", "--name", daemonName,
+		"--group-add", socketGroup,
 		"-v", engineDir+":/var/run",
 		"-v", cfgDir+":/etc/docker-eventsd:ro",
 		"-v", outDir+":/out",
@@ -71,6 +91,12 @@ events:
 	})
 	if got, _ := os.ReadFile(filepath.Join(outDir, "inspected")); strings.TrimSpace(string(got)) != "/"+name {
 		t.Errorf("docker inspect from the handler = %q, want %q", got, "/"+name)
+	}
+	if got, _ := os.ReadFile(filepath.Join(outDir, "uid")); strings.TrimSpace(string(got)) != "65532" {
+		t.Errorf("id -u in the handler = %q, want 65532 (the image's user, not root)", got)
+	}
+	if user := testenv.Docker(t, b, "inspect", "-f", "{{.Config.User}}", daemonName); user != "65532:65532" {
+		t.Errorf("the container's user = %q, want the image's 65532:65532", user)
 	}
 
 	testenv.Docker(t, b, "stop", "-t", "40", daemonName)
