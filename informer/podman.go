@@ -3,6 +3,7 @@ package informer
 import (
 	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/client"
+	"github.com/samalba/docker-eventsd/informer/eventstream"
 )
 
 // Podman serves a Docker-compatible API (`podman system service`), but its
@@ -46,7 +47,7 @@ var dockerNames = func() map[string]string {
 // stream decoder is to put the event's top-level HealthStatus field there
 // (events.Message has no field for it). Until it does, the health is not told
 // and Podman's health events are dropped rather than handed on bare.
-const podmanHealthAttr = "health_status"
+const podmanHealthAttr = eventstream.HealthStatusAttr
 
 // containers tells what the informer knows of a container before an event
 // (*Cache): nil when nothing.

@@ -1,9 +1,7 @@
 package informer
 
 import (
-	"bufio"
 	"bytes"
-	"encoding/json"
 	"io"
 	"os"
 	"reflect"
@@ -12,6 +10,7 @@ import (
 
 	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/client"
+	"github.com/samalba/docker-eventsd/informer/eventstream"
 )
 
 // podmanRecording is the event stream of Debian's podman 4.3.1 through its
@@ -26,33 +25,21 @@ const podmanRecording = "testdata/podman-4.3.1-events.jsonl"
 
 // recordedPodman returns the recorded events as the stream decoder gives
 // them, with Podman's top-level HealthStatus in the podmanHealthAttr
-// attribute, as the decoder is to put it (events.Message has no field for it).
+// attribute, where the decoder puts it (events.Message has no field for it).
 func recordedPodman(t *testing.T) []events.Message {
 	t.Helper()
 	raw, err := os.ReadFile(podmanRecording)
 	if err != nil {
 		t.Fatal(err)
 	}
-	dec := newEventDecoder(bytes.NewReader(raw))
-	lines := bufio.NewScanner(bytes.NewReader(raw))
-	lines.Buffer(nil, 1<<20)
+	dec := eventstream.NewDecoder(bytes.NewReader(raw))
 	var out []events.Message
 	for {
 		var m events.Message
-		if err := dec.decode(&m); err == io.EOF {
+		if err := dec.Decode(&m); err == io.EOF {
 			break
 		} else if err != nil {
 			t.Fatalf("decode event %d: %v", len(out)+1, err)
-		}
-		if !lines.Scan() {
-			t.Fatalf("event %d: no line", len(out)+1)
-		}
-		var extra struct{ HealthStatus string }
-		if err := json.Unmarshal(lines.Bytes(), &extra); err != nil {
-			t.Fatal(err)
-		}
-		if extra.HealthStatus != "" {
-			m.Actor.Attributes[podmanHealthAttr] = extra.HealthStatus
 		}
 		out = append(out, m)
 	}

@@ -58,10 +58,16 @@ func (d *Decoder) Decode(m *events.Message) error {
 			if d.p.message(v, m) {
 				return nil
 			}
-			*m = events.Message{}
-			if err := json.Unmarshal(v, m); err != nil {
+			var full struct {
+				events.Message
+				HealthStatus string // Podman's, beside the Actor
+			}
+			if err := json.Unmarshal(v, &full); err != nil {
+				*m = events.Message{}
 				return err
 			}
+			*m = full.Message
+			setHealth(m, full.HealthStatus)
 			return nil
 		}
 		if d.err != nil {

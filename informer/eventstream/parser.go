@@ -45,15 +45,25 @@ const (
 	fFrom
 	fActorID
 	fAttributes
+	fHealth
 )
+
+// HealthStatusAttr is the actor attribute the decoder puts Podman's top-level
+// HealthStatus field in (events.Message has no field for it): Podman 4.x sends
+// a bare health_status event with the status beside the Actor.
+const HealthStatusAttr = "health_status"
+
 
 // message parses the object b into m (zero) and reports whether it could.
 func (p *eventParser) message(b []byte, m *events.Message) bool {
 	p.b, p.i = b, 0
 	seen := 0
+	var health string
 	ok := p.object(func(key []byte) bool {
 		var f int
 		switch string(key) {
+		case "HealthStatus":
+			f = fHealth
 		case "Type":
 			f = fType
 		case "Action":
@@ -96,13 +106,31 @@ func (p *eventParser) message(b []byte, m *events.Message) bool {
 			m.TimeNano, ok = p.int()
 		case fActor:
 			ok = p.actor(&m.Actor)
+		case fHealth:
+			health, ok = p.str()
 		default: // status, id, from: strings the message has no field for
 			_, ok = p.strBytes()
 		}
 		return ok
 	})
 	p.space()
-	return ok && p.i == len(p.b)
+	if !ok || p.i != len(p.b) {
+		return false
+	}
+	setHealth(m, health)
+	return true
+}
+
+// setHealth keeps Podman's top-level HealthStatus as the HealthStatusAttr
+// attribute of the actor.
+func setHealth(m *events.Message, health string) {
+	if health == "" {
+		return
+	}
+	if m.Actor.Attributes == nil {
+		m.Actor.Attributes = make(map[string]string, 1)
+	}
+	m.Actor.Attributes[HealthStatusAttr] = health
 }
 
 // actor parses the Actor object.
