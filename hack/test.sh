@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # hack/test.sh: the one test command (`make test`).
 #
-# Checks gofmt and go vet, starts two throwaway Docker engines
+# Installs the Debian packages its tests need when they are missing (as root,
+# like hack/engines.sh deps and .ci/run; EVENTSD_NO_INSTALL=1 only reports
+# them), checks gofmt and go vet, starts two throwaway Docker engines
 # (hack/engines.sh up 2), runs `go test -race` on every package against them,
 # and always removes the engines, even when tests fail or on Ctrl-C. A full
 # run first fuzzes every go test -fuzz target for 5s (hack/fuzz.sh; FUZZTIME
@@ -24,6 +26,27 @@ if ! command -v go >/dev/null 2>&1 && [[ -x /usr/local/go/bin/go ]]; then
 fi
 
 section() { printf '\n=== %s\n' "$*"; }
+
+# --- packages: what the tests need, so that none is skipped on a fresh
+# machine: docker.io and busybox-static for the engines, nginx-light for the
+# examples/loadbalancer test, gcc for go test -race (cgo).
+section "packages"
+need=()
+command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
+[[ -x /bin/busybox ]] || need+=(busybox-static)
+command -v nginx >/dev/null 2>&1 || [[ -x /usr/sbin/nginx ]] || need+=(nginx-light)
+command -v gcc >/dev/null 2>&1 || need+=(gcc)
+if ((${#need[@]} == 0)); then
+	echo "docker.io, busybox-static, nginx-light and gcc are installed"
+elif [[ $(id -u) == 0 && ${EVENTSD_NO_INSTALL:-} != 1 ]] && command -v apt-get >/dev/null 2>&1; then
+	echo "installing: ${need[*]}"
+	export DEBIAN_FRONTEND=noninteractive NEEDRESTART_SUSPEND=1
+	apt-get update -qq || { sleep 5; apt-get update -qq; }
+	apt-get install -y -qq "${need[@]}" >/dev/null
+else
+	echo "missing: ${need[*]} (run as root to install them with apt-get); the tests that need them skip, or fail in CI" >&2
+fi
+# --- end packages
 
 section "gofmt"
 mapfile -t unformatted < <(find . -name '*.go' -not -path './.git/*' -not -path './vendor/*' \
