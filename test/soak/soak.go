@@ -98,33 +98,59 @@ func Run(ctx context.Context, o Options, logger *log.Logger) (bool, error) {
 // Options are the soak's settings: cmd/soak sets them from its flags,
 // where each is described.
 type Options struct {
-	Mode            string
-	EnginesDir      string
-	DaemonBin       string
-	Work            string
-	Report          string
-	Duration        time.Duration
-	ActionEvery     time.Duration
+	// Mode is "chaos" (the default of cmd/soak) or "slow".
+	Mode string
+	// EnginesDir is the EVENTSD_ENGINES_DIR of the soak's engines: DIR/env describes them.
+	EnginesDir string
+	// DaemonBin is the docker-eventsd binary (required).
+	DaemonBin string
+	// Work holds the config, the ledger, the daemon logs and the report ("": a new temporary directory).
+	Work string
+	// Report, when set, receives the JSON report too.
+	Report string
+	// Duration is how long faults are injected.
+	Duration time.Duration
+	// ActionEvery is the mean time between container actions, per engine.
+	ActionEvery time.Duration
+	// EngineKillEvery is the mean time between engine SIGKILLs (0: never).
 	EngineKillEvery time.Duration
-	EngineDownMax   time.Duration
+	// EngineDownMax is the longest time a killed engine stays down.
+	EngineDownMax time.Duration
+	// DaemonKillEvery is the mean time between daemon SIGKILLs (0: never).
 	DaemonKillEvery time.Duration
-	FaultEvery      time.Duration
-	FaultMax        time.Duration
-	Settle          time.Duration
-	StateDir        string
+	// FaultEvery is the mean time between proxy faults (0: never).
+	FaultEvery time.Duration
+	// FaultMax is the longest proxy fault.
+	FaultMax time.Duration
+	// Settle is how long, at the end, the handlers get to catch up.
+	Settle time.Duration
+	// StateDir is "auto" (--state-dir when the daemon has it) or "off".
+	StateDir string
+	// CheckpointSlack is how old the daemon's last checkpoint may be when it is killed.
 	CheckpointSlack time.Duration
-	Workers         int
-	MinCtrs         int
-	MaxCtrs         int
-	Seed            int64
-	Fakes           int
-	FakeRate        float64
-	Rate            int
-	SlowContainers  int
-	SlowEngine      string
-	SlowURL         string
-	SlowStats       string
-	SlowAction      string
+	// Workers is the daemon's --workers.
+	Workers int
+	// MinCtrs and MaxCtrs bound the containers per engine the soak keeps.
+	MinCtrs int
+	MaxCtrs int
+	// Seed seeds the randomness (0: from the clock).
+	Seed int64
+	// Fakes is the number of fake engines added for volume in chaos mode.
+	Fakes int
+	// FakeRate is the events per second the fake engines emit in total.
+	FakeRate float64
+	// Rate is the events per second slow mode makes the engine emit.
+	Rate int
+	// SlowContainers is the number of containers slow mode signals.
+	SlowContainers int
+	// SlowEngine is the engine of slow mode ("": the first).
+	SlowEngine string
+	// SlowURL is an engine URL slow mode uses instead of the soak's engines.
+	SlowURL string
+	// SlowStats is a fake engine's /fake/stats URL, for the events it dropped.
+	SlowStats string
+	// SlowAction is "kill" (docker kill -s USR1) or "rename".
+	SlowAction string
 }
 
 // engineEnv is what hack/engines.sh wrote in $EVENTSD_ENGINES_DIR/env.
