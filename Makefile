@@ -48,6 +48,7 @@ bench:
 	hack/bench.sh $(ARGS)
 
 # The benchmark harness at tiny sizes, in process, on fake engines, and the
-# fake engine's own tests: seconds, asserts nothing about speed.
+# fake engine's and the fault proxy's own tests: seconds, asserts nothing
+# about speed.
 bench-smoke:
-	$(GO) test -count=1 ./hack/bench/ ./hack/fakeengine/...
+	$(GO) test -count=1 ./test/bench/... ./internal/fakeengine/... ./internal/faultproxy/

@@ -18,7 +18,7 @@ import (
 )
 
 // BenchmarkHandleUncaught is Handle for an event no rule matches, the ingest
-// benchmark's path (hack/bench P2). With rules in the config the uncaught
+// benchmark's path (test/bench P2). With rules in the config the uncaught
 // line is a debug line: "v0" is the daemon as shipped (-v 0: the line is not
 // built), with the daemon's logger (zap, production JSON) writing to a file.
 // "v1-file" is -v 1, every uncaught event written once per line, as stderr

@@ -2,15 +2,16 @@
 # hack/bench.sh: the benchmarks of docs/BENCHMARKS.md, from one command
 # (`make bench`).
 #
-# Builds docker-eventsd, hack/fakeengine and hack/bench; starts a throwaway
+# Builds docker-eventsd, the fake engine (internal/fakeengine/cmd/fakeengine)
+# and the bench (test/bench/cmd/bench); starts a throwaway
 # real engine of its own for P1 and P5 (name y, port 23775, under
 # EVENTSD_ENGINES_DIR=/tmp/eventsd-bench, so the test engines a, b... are not
-# disturbed) and always removes it; runs hack/bench with the real binary and
+# disturbed) and always removes it; runs the bench with the real binary and
 # the fake engines in a process of their own. The tables go to stdout and to
 # $EVENTSD_BENCH_OUT (default /tmp/eventsd-bench-results.md).
 #
 #   hack/bench.sh                      every benchmark (about 5 minutes)
-#   hack/bench.sh -run p2,p4           some; other flags go to hack/bench too
+#   hack/bench.sh -run p2,p4           some; other flags go to the bench too
 #   hack/bench.sh -quick               tiny sizes: checks the harness only
 #
 # Environment: EVENTSD_BENCH_NO_ENGINE=1 runs P1 and P5 on a fake engine
@@ -52,8 +53,8 @@ trap 'exit 143' TERM
 echo "=== build" >&2
 mkdir -p "$WORK/bin"
 go build -o "$WORK/bin/docker-eventsd" ./cmd/docker-eventsd
-go build -o "$WORK/bin/fakeengine" ./hack/fakeengine/cmd/fakeengine
-go build -o "$WORK/bin/bench" ./hack/bench
+go build -o "$WORK/bin/fakeengine" ./internal/fakeengine/cmd/fakeengine
+go build -o "$WORK/bin/bench" ./test/bench/cmd/bench
 
 args=(-daemon "$WORK/bin/docker-eventsd" -fakeengine "$WORK/bin/fakeengine" -work "$WORK/run" -json "$WORK/results.json")
 if [[ ${EVENTSD_BENCH_NO_ENGINE:-} != 1 ]]; then

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # hack/test.sh: the one test command (`make test`).
 #
-# Checks gofmt and go vet, starts two throwaway Docker engines
+# Installs the Debian packages its tests need when they are missing (as root,
+# like hack/engines.sh deps and .ci/run; EVENTSD_NO_INSTALL=1 only reports
+# them), checks gofmt and go vet, starts two throwaway Docker engines
 # (hack/engines.sh up 2) and a Podman engine (hack/podman.sh up), runs
 # `go test -race` on every package against them, and always removes the
 # engines, even when tests fail or on Ctrl-C. A full
@@ -25,6 +27,40 @@ if ! command -v go >/dev/null 2>&1 && [[ -x /usr/local/go/bin/go ]]; then
 fi
 
 section() { printf '\n=== %s\n' "$*"; }
+
+# --- packages: what the tests need, so that none is skipped on a fresh
+# machine. Each line: a program (or path) and the Debian package that has it:
+# docker.io and busybox-static for the engines, podman (with runc) for the
+# Podman engine, nginx-light for the examples/loadbalancer test, ssh and sshd
+# for ssh:// engines, gcc for go test -race (cgo).
+section "packages"
+packages=(
+	dockerd:docker.io
+	/bin/busybox:busybox-static
+	podman:podman
+	runc:runc
+	/usr/sbin/nginx:nginx-light
+	ssh:openssh-client
+	/usr/sbin/sshd:openssh-server
+	gcc:gcc
+)
+need=()
+for p in "${packages[@]}"; do
+	prog=${p%%:*}
+	if [[ $prog == /* ]]; then [[ -x $prog ]] && continue; else command -v "$prog" >/dev/null 2>&1 && continue; fi
+	need+=("${p#*:}")
+done
+if ((${#need[@]} == 0)); then
+	echo "installed: ${packages[*]#*:}"
+elif [[ $(id -u) == 0 && ${EVENTSD_NO_INSTALL:-} != 1 ]] && command -v apt-get >/dev/null 2>&1; then
+	echo "installing: ${need[*]}"
+	export DEBIAN_FRONTEND=noninteractive NEEDRESTART_SUSPEND=1
+	apt-get update -qq || { sleep 5; apt-get update -qq; }
+	apt-get install -y -qq "${need[@]}" >/dev/null
+else
+	echo "missing: ${need[*]} (run as root to install them with apt-get); the tests that need them skip, or fail in CI" >&2
+fi
+# --- end packages
 
 section "gofmt"
 mapfile -t unformatted < <(find . -name '*.go' -not -path './.git/*' -not -path './vendor/*' \

@@ -7,8 +7,8 @@ import (
 
 	"github.com/samalba/docker-eventsd/config"
 	"github.com/samalba/docker-eventsd/informer"
-	"github.com/samalba/docker-eventsd/test/e2e/tcpproxy"
-	"github.com/samalba/docker-eventsd/test/e2e/testenv"
+	"github.com/samalba/docker-eventsd/internal/faultproxy"
+	"github.com/samalba/docker-eventsd/internal/testenv"
 )
 
 // These tests run against the real dockerd engines that hack/engines.sh starts.
@@ -96,7 +96,7 @@ func TestRealEngineRelistSynthesizesWhatHappenedWhileBlind(t *testing.T) {
 	engines := testenv.Engines(t)
 	url := engines["a"]
 	img := testenv.Image(t)
-	p := tcpproxy.New(t, url[len("tcp://"):])
+	p := faultproxy.New(t, url[len("tcp://"):])
 	inf, rec := startReal(t, p.URL(), informer.Options{Heartbeat: 200 * time.Millisecond, HeartbeatTimeout: 500 * time.Millisecond})
 	killed := uniqueName(t, "killed")
 	removed := uniqueName(t, "removed")
@@ -105,7 +105,7 @@ func TestRealEngineRelistSynthesizesWhatHappenedWhileBlind(t *testing.T) {
 	rec.find(t, "start", killed, 20*time.Second)
 	rec.find(t, "start", removed, 20*time.Second)
 
-	p.Set(tcpproxy.Refuse)
+	p.Set(faultproxy.Refuse)
 	rec.find(t, informer.ActionEngineDown, "", 10*time.Second)
 	testenv.Docker(t, url, "kill", killed)
 	testenv.Docker(t, url, "rm", "-f", removed)
@@ -118,7 +118,7 @@ func TestRealEngineRelistSynthesizesWhatHappenedWhileBlind(t *testing.T) {
 		testenv.Docker(t, url, "volume", "create", v)
 		testenv.Docker(t, url, "volume", "rm", v)
 	}
-	p.Set(tcpproxy.Pass)
+	p.Set(faultproxy.Pass)
 	up := rec.find(t, informer.ActionEngineUp, "", 30*time.Second)
 
 	die := rec.find(t, "die", killed, time.Second)
@@ -139,15 +139,15 @@ func TestRealEngineRelistSynthesizesWhatHappenedWhileBlind(t *testing.T) {
 func TestRealEngineBlackholeIsDetectedByTheHeartbeat(t *testing.T) {
 	engines := testenv.Engines(t)
 	url := engines["a"] // e2e kills b
-	p := tcpproxy.New(t, url[len("tcp://"):])
+	p := faultproxy.New(t, url[len("tcp://"):])
 	_, rec := startReal(t, p.URL(), informer.Options{Heartbeat: 300 * time.Millisecond, HeartbeatTimeout: 300 * time.Millisecond})
-	p.Set(tcpproxy.Blackhole)
+	p.Set(faultproxy.Blackhole)
 	cut := time.Now()
 	down := rec.find(t, informer.ActionEngineDown, "", 10*time.Second)
 	// Heartbeat interval + ping timeout, plus scheduling slack on a busy machine.
 	if took := down.Time.Sub(cut); took > 3*time.Second {
 		t.Fatalf("engine_down %v after the blackhole, want about 600ms", took)
 	}
-	p.Set(tcpproxy.Pass)
+	p.Set(faultproxy.Pass)
 	rec.find(t, informer.ActionEngineUp, "", 30*time.Second)
 }

@@ -12,8 +12,8 @@ import (
 
 	"github.com/samalba/docker-eventsd/informer"
 	"github.com/samalba/docker-eventsd/informer/eventstream"
-	"github.com/samalba/docker-eventsd/test/e2e/tcpproxy"
-	"github.com/samalba/docker-eventsd/test/e2e/testenv"
+	"github.com/samalba/docker-eventsd/internal/faultproxy"
+	"github.com/samalba/docker-eventsd/internal/testenv"
 )
 
 // watched is a real engine's client that notes the engine's signs of life (an
@@ -107,14 +107,14 @@ func TestRealEngineBlackholeIsDownWithinTheHeartbeat(t *testing.T) {
 	engines := testenv.Engines(t)
 	url := engines["a"]
 	onSharedEngine(t, url, func(t *testing.T, s *shared) {
-		p := tcpproxy.New(t, strings.TrimPrefix(url, "tcp://"))
+		p := faultproxy.New(t, strings.TrimPrefix(url, "tcp://"))
 		w, rec := runWatched(t, p.URL(), informer.Options{})
 		const trials = 3
 		var worst time.Duration
 		for i := 1; i <= trials; i++ {
 			cut := make(chan time.Time, 1)
 			w.onNextPing(func() {
-				p.Set(tcpproxy.Blackhole)
+				p.Set(faultproxy.Blackhole)
 				cut <- time.Now()
 			})
 			select {
@@ -122,7 +122,7 @@ func TestRealEngineBlackholeIsDownWithinTheHeartbeat(t *testing.T) {
 			case <-time.After(2 * informer.DefaultHeartbeat):
 				// Events kept the engine from being pinged: cut now.
 				w.onNextPing(nil)
-				p.Set(tcpproxy.Blackhole)
+				p.Set(faultproxy.Blackhole)
 			}
 			last := w.life()
 			down := s.find(rec, informer.ActionEngineDown, "", i, 4*informer.DefaultHeartbeat)
@@ -131,7 +131,7 @@ func TestRealEngineBlackholeIsDownWithinTheHeartbeat(t *testing.T) {
 			t.Logf("trial %d: engine_down %v after the engine's last sign of life", i, took)
 			s.check(took <= informer.DefaultHeartbeat+time.Second,
 				"trial %d: engine_down %v after the last sign of life, want at most --heartbeat + 1 s (%v)", i, took, informer.DefaultHeartbeat+time.Second)
-			p.Set(tcpproxy.Pass)
+			p.Set(faultproxy.Pass)
 			s.find(rec, informer.ActionEngineUp, "", i, 60*time.Second)
 		}
 		t.Logf("worst of %d: %v (--heartbeat %v, --heartbeat-timeout %v)", trials, worst, informer.DefaultHeartbeat, informer.DefaultHeartbeatTimeout)

@@ -12,7 +12,7 @@ import (
 
 // The hot path of an informer, per streamed event: dedup, cache apply,
 // MakeID, the Event handed on. docs/BENCHMARKS.md records these numbers; the
-// end-to-end ingest benchmark is hack/bench (P2).
+// end-to-end ingest benchmark is test/bench (P2).
 
 // benchActions is what each container goes through, over and over: a
 // coherent life (a die before each start), so that nothing is synthesized.

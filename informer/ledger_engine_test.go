@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/samalba/docker-eventsd/informer"
-	"github.com/samalba/docker-eventsd/test/e2e/tcpproxy"
-	"github.com/samalba/docker-eventsd/test/e2e/testenv"
+	"github.com/samalba/docker-eventsd/internal/faultproxy"
+	"github.com/samalba/docker-eventsd/internal/testenv"
 )
 
 // of returns the events about the named container, as "action[ synthetic]".
@@ -45,7 +45,7 @@ func TestRealEngineRelistTellsTheRunsNobodySaw(t *testing.T) {
 	url := engines["a"]
 	img := testenv.Image(t)
 	onSharedEngine(t, url, func(t *testing.T, s *shared) {
-		p := tcpproxy.New(t, strings.TrimPrefix(url, "tcp://"))
+		p := faultproxy.New(t, strings.TrimPrefix(url, "tcp://"))
 		_, rec := startReal(t, p.URL(), informer.Options{Heartbeat: time.Second, HeartbeatTimeout: 500 * time.Millisecond})
 
 		first, again, restarted := uniqueName(t, "first"), uniqueName(t, "again"), uniqueName(t, "restarted")
@@ -55,7 +55,7 @@ func TestRealEngineRelistTellsTheRunsNobodySaw(t *testing.T) {
 		s.find(rec, "start", restarted, 1, 20*time.Second)
 		seenAgain, seenRestarted := len(rec.of(again)), len(rec.of(restarted))
 
-		p.Set(tcpproxy.Refuse)
+		p.Set(faultproxy.Refuse)
 		s.find(rec, informer.ActionEngineDown, "", 1, 10*time.Second)
 		s.run("run", "-d", "--network", "none", "--name", first, img, "true")
 		s.run("wait", first)
@@ -63,7 +63,7 @@ func TestRealEngineRelistTellsTheRunsNobodySaw(t *testing.T) {
 		s.run("wait", again)
 		s.run("restart", "-t", "0", restarted)
 		s.flushRing()
-		p.Set(tcpproxy.Pass)
+		p.Set(faultproxy.Pass)
 		s.find(rec, informer.ActionEngineUp, "", 1, 30*time.Second)
 
 		for _, tc := range []struct {

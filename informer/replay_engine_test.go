@@ -6,8 +6,8 @@ import (
 	"time"
 
 	"github.com/samalba/docker-eventsd/informer"
-	"github.com/samalba/docker-eventsd/test/e2e/tcpproxy"
-	"github.com/samalba/docker-eventsd/test/e2e/testenv"
+	"github.com/samalba/docker-eventsd/internal/faultproxy"
+	"github.com/samalba/docker-eventsd/internal/testenv"
 )
 
 // TestRealQuietEngineReplaysWhatHappenedDuringItsFirstCut: the informer has seen no
@@ -27,19 +27,19 @@ func TestRealQuietEngineReplaysWhatHappenedDuringItsFirstCut(t *testing.T) {
 	url := engines["a"]
 	img := testenv.Image(t)
 	onSharedEngine(t, url, func(t *testing.T, s *shared) {
-		p := tcpproxy.New(t, strings.TrimPrefix(url, "tcp://"))
+		p := faultproxy.New(t, strings.TrimPrefix(url, "tcp://"))
 		_, rec := startReal(t, p.URL(), informer.Options{Heartbeat: time.Second, HeartbeatTimeout: 500 * time.Millisecond})
 		time.Sleep(replayPointSettled)
 		if got := rec.lines(); len(got) != 0 {
 			t.Logf("the engine was not quiet (other tests use it): %d events before the cut", len(got))
 		}
 
-		p.Set(tcpproxy.Refuse)
+		p.Set(faultproxy.Refuse)
 		s.find(rec, informer.ActionEngineDown, "", 1, 10*time.Second)
 		brief := uniqueName(t, "brief")
 		s.run("run", "--name", brief, "--network", "none", img, "true")
 		s.run("rm", brief)
-		p.Set(tcpproxy.Pass)
+		p.Set(faultproxy.Pass)
 		s.find(rec, informer.ActionEngineUp, "", 1, 30*time.Second)
 
 		for _, action := range []string{"create", "start", "die", "destroy"} {

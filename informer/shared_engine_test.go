@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/samalba/docker-eventsd/informer"
-	"github.com/samalba/docker-eventsd/test/e2e/testenv"
+	"github.com/samalba/docker-eventsd/internal/testenv"
 )
 
 // The test engines are shared: go test runs packages in parallel, and test/e2e

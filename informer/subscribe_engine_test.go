@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/samalba/docker-eventsd/informer"
-	"github.com/samalba/docker-eventsd/test/e2e/testenv"
+	"github.com/samalba/docker-eventsd/internal/testenv"
 )
 
 // eventsHoldingProxy forwards a loopback port to a real engine, and holds the

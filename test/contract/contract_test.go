@@ -14,8 +14,8 @@ import (
 
 	"github.com/moby/moby/client"
 
-	"github.com/samalba/docker-eventsd/hack/fakeengine"
-	"github.com/samalba/docker-eventsd/test/e2e/testenv"
+	"github.com/samalba/docker-eventsd/internal/fakeengine"
+	"github.com/samalba/docker-eventsd/internal/testenv"
 )
 
 var update = flag.Bool("update", false, "write testdata/ from the real engine (needs EVENTSD_TEST_ENGINES)")

@@ -1,4 +1,4 @@
-// Package contract checks that hack/fakeengine, the fake Docker engine the
+// Package contract checks that internal/fakeengine, the fake Docker engine the
 // benchmarks run on, behaves like a real dockerd where docker-eventsd can
 // tell: the same operations, made with the same client on a real engine and
 // on the fake, must give the informer the same events (actions, containers,
@@ -11,7 +11,7 @@
 // during which the informer lost the engine (the test engines are shared,
 // and other packages' tests kill them) compares nothing and is run again.
 //
-// With the test engines (EVENTSD_TEST_ENGINES, see test/e2e/testenv) the
+// With the test engines (EVENTSD_TEST_ENGINES, see internal/testenv) the
 // real engine and the fake are compared directly. Without them the fake is
 // compared with testdata/, which a run on a real engine writes with
 // -update.

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/samalba/docker-eventsd/test/e2e/testenv"
+	"github.com/samalba/docker-eventsd/internal/testenv"
 )
 
 func TestValidate(t *testing.T) {

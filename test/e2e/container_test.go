@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/samalba/docker-eventsd/test/e2e/testenv"
+	"github.com/samalba/docker-eventsd/internal/testenv"
 )
 
 // TestDaemonRunsAsAContainer builds the image with hack/image.sh and runs it the

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/samalba/docker-eventsd/test/e2e/testenv"
+	"github.com/samalba/docker-eventsd/internal/testenv"
 )
 
 func TestDaemonKilledAndRestartedWithStateDirLosesNothing(t *testing.T) {

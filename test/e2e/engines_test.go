@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/samalba/docker-eventsd/test/e2e/tcpproxy"
-	"github.com/samalba/docker-eventsd/test/e2e/testenv"
+	"github.com/samalba/docker-eventsd/internal/faultproxy"
+	"github.com/samalba/docker-eventsd/internal/testenv"
 )
 
 func TestKilledEngineGivesEngineDownAndRestartedEngineGivesEngineUp(t *testing.T) {
@@ -49,7 +49,7 @@ events:
 func TestContainerKilledWhileTheEngineWasUnseenGivesASynthesizedDie(t *testing.T) {
 	engines := testenv.Engines(t)
 	img := testenv.Image(t)
-	p := tcpproxy.New(t, strings.TrimPrefix(engines["a"], "tcp://"))
+	p := faultproxy.New(t, strings.TrimPrefix(engines["a"], "tcp://"))
 	cfg := fmt.Sprintf(`
 cluster:
   seen: %s
@@ -63,7 +63,7 @@ events:
 	testenv.RunContainer(t, engines["a"], name, img, "sleep", "600")
 	d.waitLog(`"type":"start"`, 1, 30*time.Second)
 
-	p.Set(tcpproxy.Refuse)
+	p.Set(faultproxy.Refuse)
 	d.waitRun("watch", map[string]string{"EVENT_TYPE": "engine_down"}, 15*time.Second)
 	testenv.Docker(t, engines["a"], "kill", name)
 	// Push the die out of the engine's 256-event ring.
@@ -72,7 +72,7 @@ events:
 		testenv.Docker(t, engines["a"], "volume", "create", v)
 		testenv.Docker(t, engines["a"], "volume", "rm", v)
 	}
-	p.Set(tcpproxy.Pass)
+	p.Set(faultproxy.Pass)
 	die := d.waitRun("watch", map[string]string{"EVENT_TYPE": "die", "FROM_CONTAINER": name}, 30*time.Second)
 	if die.Env["EVENT_SYNTHETIC"] != "1" || die.Env["CONTAINER_EXIT_CODE"] != "137" {
 		t.Errorf("die: synthetic=%q exit=%q, want 1 and 137", die.Env["EVENT_SYNTHETIC"], die.Env["CONTAINER_EXIT_CODE"])

@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/samalba/docker-eventsd/test/e2e/testenv"
+	"github.com/samalba/docker-eventsd/internal/testenv"
 )
 
 // The examples of examples/, run as a user runs them: the daemon on the

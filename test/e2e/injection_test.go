@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/samalba/docker-eventsd/test/e2e/testenv"
+	"github.com/samalba/docker-eventsd/internal/testenv"
 )
 
 // TestContainerDataNeverRunsAsCode starts a container whose labels are full of

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/samalba/docker-eventsd/test/e2e/testenv"
+	"github.com/samalba/docker-eventsd/internal/testenv"
 )
 
 // TestTransitionSynthesizedAgainAfterACrashHasTheSameEventID: a daemon with

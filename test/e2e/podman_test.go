@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/samalba/docker-eventsd/test/e2e/testenv"
+	"github.com/samalba/docker-eventsd/internal/testenv"
 )
 
 // podmanEngine returns the URL of the Podman engine that hack/podman.sh runs

@@ -12,7 +12,7 @@ import (
 
 	"github.com/samalba/docker-eventsd/config"
 	eventsd "github.com/samalba/docker-eventsd/daemon"
-	"github.com/samalba/docker-eventsd/test/e2e/testenv"
+	"github.com/samalba/docker-eventsd/internal/testenv"
 )
 
 // TestEngineAddedToARunningDaemonHandsOnItsEvents runs the daemon in process

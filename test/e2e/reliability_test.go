@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/samalba/docker-eventsd/test/e2e/testenv"
+	"github.com/samalba/docker-eventsd/internal/testenv"
 )
 
 func TestFailingHandlerIsRetriedWithBackoffUntilMaxAttempts(t *testing.T) {

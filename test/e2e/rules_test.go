@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/samalba/docker-eventsd/test/e2e/testenv"
+	"github.com/samalba/docker-eventsd/internal/testenv"
 )
 
 func TestEventsReachTheRightHandlersWithTheirEnvironment(t *testing.T) {

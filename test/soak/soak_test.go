@@ -1,15 +1,16 @@
-// Package soak runs the fault-injection soak of hack/soak for about a minute,
+// Package soak_test runs the fault-injection soak of package soak (its
+// command, test/soak/cmd/soak, built and run as a process) for about a minute,
 // as part of `make test`: three engines of its own (hack/engines.sh up s t u,
 // never the test engines a and b, which other packages use meanwhile), the
 // daemon behind fault-injecting proxies, and everything broken at random:
 // engines SIGKILLed, the daemon SIGKILLed (and restarted with --state-dir
 // when it has the flag), connections reset, refused, stalled and delayed,
 // containers run, killed, restarted, renamed and removed, handlers failing
-// and hanging, while 10 fake engines (hack/fakeengine) add 2,000 events/s of
+// and hanging, while 10 fake engines (internal/fakeengine) add 2,000 events/s of
 // volume. It asserts that no start, die or destroy was lost, that no
 // delivery is unexplained and that the fake engines dropped no event for the
-// daemon (see docs/RELIABILITY.md). The long run is hack/soak/soak.sh.
-package soak
+// daemon (see docs/RELIABILITY.md). The long run is hack/soak.sh.
+package soak_test
 
 import (
 	"bytes"
@@ -23,7 +24,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/samalba/docker-eventsd/test/e2e/testenv"
+	"github.com/samalba/docker-eventsd/internal/testenv"
 )
 
 // enginesDir is where the soak's engines live, apart from the test engines.
@@ -49,7 +50,7 @@ func lockSoak(t *testing.T) {
 	t.Cleanup(func() { f.Close() }) // closing releases the lock
 }
 
-// report is the part of hack/soak's JSON report the test reads.
+// report is the part of the soak's JSON report the test reads.
 type report struct {
 	Counts      map[string]int `json:"counts"`
 	Containers  int            `json:"containers"`
@@ -116,7 +117,7 @@ func TestShortChaosSoak(t *testing.T) {
 		}
 	}
 	build("docker-eventsd", "-race", "./cmd/docker-eventsd")
-	build("soak", "./hack/soak")
+	build("soak", "./test/soak/cmd/soak")
 
 	engines := func(args ...string) error {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
