@@ -103,7 +103,7 @@ func (d *Daemon) newEngine(e config.Engine, cp *informer.Checkpoint) (*engine, e
 		Checkpoints:      d.state.enabled(),
 		Resume:           cp,
 	})
-	return &engine{inf: inf, url: e.URL}, nil
+	return &engine{inf: inf, url: e.URL, spec: e}, nil
 }
 
 // Run runs the daemon until ctx is done, then shuts it down (see the

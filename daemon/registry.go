@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 
 	"github.com/samalba/docker-eventsd/checkpoint"
+	"github.com/samalba/docker-eventsd/config"
 	"github.com/samalba/docker-eventsd/controller"
 	"github.com/samalba/docker-eventsd/informer"
 )
@@ -24,6 +25,9 @@ type engine struct {
 	// url is the engine's address, to tell whether a replacement is the same
 	// engine (and may resume from this one's checkpoint).
 	url string
+	// spec is the engine as configured, to tell whether a new config
+	// changes it (SyncEngines).
+	spec config.Engine
 	// cancel stops the informer; nil until started.
 	cancel context.CancelFunc
 	// done is closed when the informer's Run returned.
@@ -100,7 +104,17 @@ func (r *registry) informer(name string) *informer.Informer {
 	return nil
 }
 
-// names returns the names of the engines, in registration order.
+// specs returns the engines as configured, by name.
+func (r *registry) specs() map[string]config.Engine {
+	engines := r.list.Load().engines
+	out := make(map[string]config.Engine, len(engines))
+	for _, e := range engines {
+		out[e.spec.Name] = e.spec
+	}
+	return out
+}
+
+// names returns the engines' names, in registration order.
 func (r *registry) names() []string {
 	s := r.list.Load()
 	out := make([]string, len(s.engines))
