@@ -9,7 +9,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/cenkalti/backoff/v5"
 	"github.com/go-logr/logr"
 	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/client"
@@ -202,13 +201,7 @@ var errHeartbeat = errors.New("heartbeat failed")
 func (inf *Informer) Run(ctx context.Context) {
 	log := logr.FromContextOrDiscard(ctx).WithValues("engine", inf.opts.Name, "url", inf.opts.URL)
 	ctx = logr.NewContext(ctx, log)
-	bo := &backoff.ExponentialBackOff{
-		InitialInterval:     inf.opts.MinBackoff,
-		RandomizationFactor: 0.5,
-		Multiplier:          2,
-		MaxInterval:         inf.opts.MaxBackoff,
-	}
-	bo.Reset()
+	bo := newReconnectBackoff(inf.opts.MinBackoff, inf.opts.MaxBackoff)
 	for {
 		start := time.Now()
 		err := inf.session(ctx)
@@ -226,7 +219,7 @@ func (inf *Informer) Run(ctx context.Context) {
 		} else {
 			log.Info("Event stream ended, reconnecting", "reason", err.Error())
 		}
-		wait := bo.NextBackOff()
+		wait := bo.Next()
 		log.V(1).Info("Waiting before reconnecting", "after", wait)
 		select {
 		case <-ctx.Done():
