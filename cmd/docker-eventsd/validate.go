@@ -15,7 +15,7 @@ func newValidateCommand() *cobra.Command {
 		Short: "Check a config: exit 0 and a summary when valid, exit 2 and every error when not",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := config.Load(args[0])
+			cfg, err := config.Loader{CheckFiles: true}.Load(args[0])
 			if err != nil {
 				var list config.ErrorList
 				if errors.As(err, &list) {
