@@ -229,6 +229,25 @@ func posOf(n *yaml.Node) Pos {
 	return Pos{Line: n.Line, Col: n.Column}
 }
 
+// CheckFiles reads the TLS files of the engines as the daemon will when it
+// connects, and returns a problem for each one that is missing, unreadable
+// or unusable, at the position of its path. These are not errors of the
+// file: the daemon runs with them (the engine is down until its files are
+// there), and validate reports them as warnings (see Error.Warning).
+func (c *Config) CheckFiles() ErrorList {
+	return checkTLSFiles(c.File, c.Engines)
+}
+
+// Warning renders e as a warning: "file:line:col: warning: field: message".
+func (e *Error) Warning() string {
+	w := *e
+	w.Field, w.Msg = "warning", e.Msg
+	if e.Field != "" {
+		w.Msg = e.Field + ": " + e.Msg
+	}
+	return w.Error()
+}
+
 // checkTLSFiles reads the TLS files of the engines, as the daemon will when it
 // connects, and returns a problem, at the position of its path, for each file
 // that cannot be read or does not hold what it should: a CA file without a

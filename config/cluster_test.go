@@ -7,7 +7,6 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
-	"errors"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -109,17 +108,12 @@ func TestCheckFilesReportsEachUnusableTLSFileAtItsPath(t *testing.T) {
       cert: $D/junk.pem
       key: $D/key.pem
 `
-	// run loads the file without reading the TLS files: they may come later.
-	if _, err := testLoader(env).Parse("events.yml", []byte(src)); err != nil {
-		t.Fatalf("Parse without CheckFiles: %v", err)
+	// The file loads: the TLS files may come later.
+	cfg, err := testLoader(env).Parse("events.yml", []byte(src))
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
 	}
-	l := testLoader(env)
-	l.CheckFiles = true
-	_, err := l.Parse("events.yml", []byte(src))
-	var list ErrorList
-	if !errors.As(err, &list) {
-		t.Fatalf("Parse with CheckFiles = %v, want an ErrorList", err)
-	}
+	list := cfg.CheckFiles()
 	want := []string{
 		`events.yml:8:11: cluster.late.tls.ca: file "` + dir + `/missing-ca.pem": no such file or directory`,
 		`events.yml:10:12: cluster.late.tls.key: file "` + dir + `/missing-key.pem": no such file or directory`,
@@ -139,11 +133,13 @@ func TestCheckFilesReportsACertificateAndKeyThatDoNotMatch(t *testing.T) {
 	a, b := t.TempDir(), t.TempDir()
 	writeTestPEM(t, a)
 	writeTestPEM(t, b)
-	l := testLoader(map[string]string{"A": a, "B": b})
-	l.CheckFiles = true
-	_, err := l.Parse("events.yml", []byte("cluster:\n  x:\n    url: tcp://h:1\n    tls: {cert: $A/cert.pem, key: $B/key.pem}\n"))
-	if err == nil || !strings.Contains(err.Error(), "events.yml:4:17: cluster.x.tls.cert: ") || !strings.Contains(err.Error(), "not a usable certificate and key") {
-		t.Fatalf("Parse = %v, want a mismatch at the cert's path", err)
+	cfg, err := testLoader(map[string]string{"A": a, "B": b}).Parse("events.yml", []byte("cluster:\n  x:\n    url: tcp://h:1\n    tls: {cert: $A/cert.pem, key: $B/key.pem}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	list := cfg.CheckFiles()
+	if len(list) != 1 || !strings.HasPrefix(list[0].Warning(), "events.yml:4:17: warning: cluster.x.tls.cert: ") || !strings.Contains(list[0].Msg, "not a usable certificate and key") {
+		t.Fatalf("CheckFiles = %v, want a mismatch at the cert's path", list)
 	}
 }
 

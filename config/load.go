@@ -27,10 +27,6 @@ type Loader struct {
 	// LookupEnv resolves the variables of ${VAR} expansion and the Docker
 	// CLI's variables in Default. nil means os.LookupEnv.
 	LookupEnv func(key string) (string, bool)
-	// CheckFiles makes Parse read the TLS files too, and report the ones that
-	// are missing or hold no usable PEM (validate; run does not: an engine
-	// whose files are not there yet is down until they are).
-	CheckFiles bool
 }
 
 // Load reads and parses the config file at path, with the process
@@ -79,9 +75,6 @@ func (l Loader) Parse(file string, data []byte) (*Config, error) {
 	}
 	p.maxVisits = 16*countNodes(doc) + 1000
 	cfg := p.config(doc)
-	if l.CheckFiles {
-		p.errs = append(p.errs, checkTLSFiles(file, cfg.Engines)...)
-	}
 	if len(p.errs) > 0 {
 		return nil, p.errs.sorted()
 	}
