@@ -206,6 +206,9 @@ func TestMissingTLSFileFailsEachConnectionNamingItUntilItAppears(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), filepath.Join(late, f)) || !strings.Contains(err.Error(), "no such file or directory") {
 			t.Fatalf("ping without %s: %v, want an error naming it", f, err)
 		}
+		if strings.Contains(err.Error(), "check if the path is correct") {
+			t.Errorf("ping without %s: %v: worded as a socket path to check", f, err)
+		}
 		data, rerr := os.ReadFile(p.path(f))
 		if rerr != nil {
 			t.Fatal(rerr)

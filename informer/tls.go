@@ -137,7 +137,9 @@ func (f *tlsFiles) fileError(path string, err error) error {
 	if errors.As(err, &pe) {
 		err = pe.Err
 	}
-	return fmt.Errorf("tls %s %s: %w", role, path, err)
+	// %v, not %w: the Docker client words a "not exist" error as a socket
+	// path to check, which this is not.
+	return fmt.Errorf("tls %s %s: %v", role, path, err)
 }
 
 // config returns the TLS configuration of the engine's connections. Its
