@@ -1,6 +1,7 @@
 package informer
 
 import (
+	"bufio"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -36,6 +37,9 @@ const (
 	sshExitWait = 5 * time.Second
 	// sshStderrTail is how much of ssh's standard error is kept, for errors.
 	sshStderrTail = 4 << 10
+	// sshHandshakeTimeout bounds the handshake of a new connection: ssh's
+	// ConnectTimeout, then the login and the remote docker CLI.
+	sshHandshakeTimeout = time.Minute
 	// sshIdleConns and sshIdleTimeout keep the connections of pings, lists
 	// and inspects between requests: each new one is an ssh login.
 	sshIdleConns   = 4
@@ -109,9 +113,10 @@ func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
-// dial starts ssh. ctx bounds only the start: the process lives as long
-// as the connection, which the transport may keep beyond the request that
-// dialed it.
+// dial starts ssh and waits until the engine answers through it (see
+// handshake). ctx bounds the dial only: the process lives as long as the
+// connection, which the transport may keep beyond the request that dialed
+// it.
 func (d *sshDialer) dial(ctx context.Context, _, _ string) (net.Conn, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -142,7 +147,51 @@ func (d *sshDialer) dial(ctx context.Context, _, _ string) (net.Conn, error) {
 		c.waitErr = c.cmd.Wait()
 		close(c.exited)
 	}()
+	if err := c.handshake(ctx); err != nil {
+		c.Close()
+		return nil, err
+	}
 	return c, nil
+}
+
+// sshPing is the request of a connection's handshake.
+const sshPing = "GET /_ping HTTP/1.1\r\nHost: docker\r\nUser-Agent: " + userAgent + "\r\n\r\n"
+
+// handshake pings the engine through the new connection, so that a dial
+// returns once the connection reaches the engine (an ssh login takes a
+// second or more), as a TCP dial does once connected. The HTTP transport
+// lets a dial go on when the request that started it is given up (a ping
+// that timed out): the connection it makes then serves the next request,
+// where without the handshake each timed-out ping would kill the login it
+// waited for.
+func (c *sshConn) handshake(ctx context.Context) error {
+	stop := context.AfterFunc(ctx, func() { c.Close() })
+	defer stop()
+	_ = c.r.SetReadDeadline(time.Now().Add(sshHandshakeTimeout))
+	defer c.r.SetReadDeadline(time.Time{}) //nolint:errcheck
+	if _, err := io.WriteString(c, sshPing); err != nil {
+		return err
+	}
+	br := bufio.NewReaderSize(c, 512)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("ssh %s: no answer to a ping: %w", c.dest, err)
+	}
+	_, err = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return fmt.Errorf("ssh %s: reading the answer to a ping: %w", c.dest, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("ssh %s: ping answered %s", c.dest, resp.Status)
+	}
+	if n := br.Buffered(); n > 0 {
+		c.pre, _ = br.Peek(n)
+	}
+	return nil
 }
 
 // sshConn is a connection through one ssh process: what is written goes to
@@ -153,6 +202,8 @@ type sshConn struct {
 	r      *os.File // ssh's standard output
 	w      *os.File // ssh's standard input
 	stderr *tailBuffer
+	// pre is what the handshake read past the answer to its ping.
+	pre []byte
 	// exited is closed once ssh exited; waitErr is then its status.
 	exited  chan struct{}
 	waitErr error
@@ -162,6 +213,11 @@ type sshConn struct {
 var _ net.Conn = (*sshConn)(nil)
 
 func (c *sshConn) Read(p []byte) (int, error) {
+	if len(c.pre) > 0 {
+		n := copy(p, c.pre)
+		c.pre = c.pre[n:]
+		return n, nil
+	}
 	n, err := c.r.Read(p)
 	if err != nil {
 		err = c.why(err)
