@@ -326,3 +326,36 @@ func TestSSHDialerRunsDialStdioAsTheDockerCLI(t *testing.T) {
 		}
 	}
 }
+
+func TestAPIVersionOfTheEngineIsSpokenWithoutNegotiation(t *testing.T) {
+	var asked atomic.Value
+	srv := http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		asked.Store(r.URL.Path)
+		w.Header().Set("Api-Version", "1.45")
+		_, _ = w.Write([]byte("[]"))
+	}), ReadHeaderTimeout: 5 * time.Second}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln) //nolint:errcheck
+	t.Cleanup(func() { srv.Close() })
+	cli, err := NewClient(config.Engine{Name: "e", URL: "tcp://" + ln.Addr().String(), APIVersion: "1.41"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := cli.Ping(ctx, client.PingOptions{NegotiateAPIVersion: true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.ContainerList(ctx, client.ContainerListOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := asked.Load().(string); p != "/v1.41/containers/json" {
+		t.Errorf("list asked %q, want /v1.41/containers/json", p)
+	}
+	if _, err := NewClient(config.Engine{Name: "e", URL: "tcp://h:1", APIVersion: "41"}); err == nil {
+		t.Error("NewClient took API version 41")
+	}
+}
