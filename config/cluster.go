@@ -1,6 +1,13 @@
 package config
 
 import (
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -134,6 +141,9 @@ func (p *parser) engine(kv pair, field string) (Engine, bool) {
 		case "http":
 			p.errorf(tlsKey, field+".tls", "TLS needs a tcp:// or https:// URL, not http://")
 			ok = false
+		case "ssh":
+			p.errorf(tlsKey, field+".tls", "TLS does not apply to an ssh:// engine: ssh encrypts the connection")
+			ok = false
 		}
 	}
 	return e, ok
@@ -154,13 +164,14 @@ func (p *parser) tls(n *yaml.Node, field string) (*TLS, bool) {
 		case "ca", "cert", "key":
 			path, good := p.path(f.val, ff)
 			ok = ok && good
+			at := posOf(p.value(f.val))
 			switch f.name {
 			case "ca":
-				t.CA = path
+				t.CA, t.CAPos = path, at
 			case "cert":
-				t.Cert, cert = path, f.key
+				t.Cert, t.CertPos, cert = path, at, f.key
 			case "key":
-				t.Key, key = path, f.key
+				t.Key, t.KeyPos, key = path, at, f.key
 			}
 		case "verify":
 			b, good := p.boolean(f.val, ff)
@@ -208,4 +219,89 @@ func (p *parser) expandAt(s string, v *yaml.Node, field string) (string, bool) {
 		p.errorf(v, field, "%v", err)
 	}
 	return out, len(errs) == 0
+}
+
+// posOf returns where n is, the zero Pos for nil.
+func posOf(n *yaml.Node) Pos {
+	if n == nil {
+		return Pos{}
+	}
+	return Pos{Line: n.Line, Col: n.Column}
+}
+
+// CheckFiles reads the TLS files of the engines as the daemon will when it
+// connects, and returns a problem for each one that is missing, unreadable
+// or unusable, at the position of its path. These are not errors of the
+// file: the daemon runs with them (the engine is down until its files are
+// there), and validate reports them as warnings (see Error.Warning).
+func (c *Config) CheckFiles() ErrorList {
+	return checkTLSFiles(c.File, c.Engines)
+}
+
+// Warning renders e as a warning: "file:line:col: warning: field: message".
+func (e *Error) Warning() string {
+	w := *e
+	w.Field, w.Msg = "warning", e.Msg
+	if e.Field != "" {
+		w.Msg = e.Field + ": " + e.Msg
+	}
+	return w.Error()
+}
+
+// checkTLSFiles reads the TLS files of the engines, as the daemon will when it
+// connects, and returns a problem, at the position of its path, for each file
+// that cannot be read or does not hold what it should: a CA file without a
+// certificate, a client certificate and key that do not make a pair.
+func checkTLSFiles(file string, engines []Engine) ErrorList {
+	var errs ErrorList
+	add := func(at Pos, field, format string, args ...any) {
+		errs = append(errs, &Error{File: file, Line: max(at.Line, 1), Col: max(at.Col, 1), Field: field, Msg: fmt.Sprintf(format, args...)})
+	}
+	for _, e := range engines {
+		t := e.TLS
+		if t == nil {
+			continue
+		}
+		field := "cluster." + e.Name + ".tls."
+		if t.CA != "" {
+			if data, err := readTLSFile(t.CA); err != nil {
+				add(t.CAPos, field+"ca", "%v", err)
+			} else if !x509.NewCertPool().AppendCertsFromPEM(data) {
+				add(t.CAPos, field+"ca", "%q holds no PEM certificate", t.CA)
+			}
+		}
+		if t.Cert == "" || t.Key == "" {
+			continue
+		}
+		cert, certErr := readTLSFile(t.Cert)
+		if certErr != nil {
+			add(t.CertPos, field+"cert", "%v", certErr)
+		}
+		key, keyErr := readTLSFile(t.Key)
+		if keyErr != nil {
+			add(t.KeyPos, field+"key", "%v", keyErr)
+		}
+		if certErr != nil || keyErr != nil {
+			continue
+		}
+		if b, _ := pem.Decode(cert); b == nil {
+			add(t.CertPos, field+"cert", "%q holds no PEM certificate", t.Cert)
+		} else if _, err := tls.X509KeyPair(cert, key); err != nil {
+			add(t.CertPos, field+"cert", "%q and %q are not a usable certificate and key: %v", t.Cert, t.Key, err)
+		}
+	}
+	return errs
+}
+
+// readTLSFile reads a TLS file; the error names it.
+func readTLSFile(path string) ([]byte, error) {
+	data, err := os.ReadFile(path)
+	if err == nil {
+		return data, nil
+	}
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
+	}
+	return nil, fmt.Errorf("file %q: %w", path, err)
 }

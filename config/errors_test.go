@@ -39,7 +39,7 @@ func TestParseErrors(t *testing.T) {
 		{"null engine", "cluster:\n  foo:\n", 2, 7, "cluster.foo", "expected a URL or a mapping with url:, got null"},
 		{"list engine", "cluster:\n  foo: [tcp://h:1]\n", 2, 8, "cluster.foo", "expected a URL or a mapping with url:, got a list"},
 		{"bad scheme", "cluster:\n  foo: ftp://h:1\n", 2, 8, "cluster.foo", `unsupported scheme "ftp"`},
-		{"ssh scheme", "cluster:\n  foo: ssh://me@h\n", 2, 8, "cluster.foo", `unsupported scheme "ssh"`},
+		{"fd scheme", "cluster:\n  foo: fd://3\n", 2, 8, "cluster.foo", `unsupported scheme "fd"`},
 		{"no scheme", "cluster:\n  foo: 127.0.0.1:2375\n", 2, 8, "cluster.foo", "has no scheme"},
 		{"empty URL", "cluster:\n  foo: ''\n", 2, 8, "cluster.foo", "empty URL"},
 		{"tcp without port", "cluster:\n  foo: tcp://h\n", 2, 8, "cluster.foo", "has no port, as in tcp://h:2375"},
@@ -129,7 +129,7 @@ func TestParseErrors(t *testing.T) {
 
 func TestParseReportsEveryError(t *testing.T) {
 	src := `cluster:
-  foo: ssh://h
+  foo: npipe://h
   bar:
     url: tcp://h:1
     tls: {key: /k}
@@ -151,7 +151,7 @@ bogus: true
 		t.Fatalf("Parse = %v, want an ErrorList", err)
 	}
 	want := []string{
-		`events.yml:2:8: cluster.foo: unsupported scheme "ssh"`,
+		`events.yml:2:8: cluster.foo: unsupported scheme "npipe"`,
 		`events.yml:5:11: cluster.bar.tls: key is set without cert`,
 		`events.yml:8:11: events[0].type: unknown type "dei"`,
 		`events.yml:9:18: events[0].from_engine: unknown engine "nope"`,

@@ -24,8 +24,8 @@ const DefaultEngineName = "local"
 // Loader loads config files. The zero value is ready to use and reads
 // variables from the process environment.
 type Loader struct {
-	// LookupEnv resolves the variables of ${VAR} expansion and $DOCKER_HOST
-	// in Default. nil means os.LookupEnv.
+	// LookupEnv resolves the variables of ${VAR} expansion and the Docker
+	// CLI's variables in Default. nil means os.LookupEnv.
 	LookupEnv func(key string) (string, bool)
 }
 
@@ -42,8 +42,9 @@ func Parse(file string, data []byte) (*Config, error) {
 }
 
 // Default returns the config used when there is no file: one engine named
-// "local" at $DOCKER_HOST (unix:///var/run/docker.sock when unset) and no
-// rules, so that every event is logged as uncaught.
+// "local" at $DOCKER_HOST (unix:///var/run/docker.sock when unset), with TLS
+// as DOCKER_TLS_VERIFY, DOCKER_TLS and DOCKER_CERT_PATH say, and no rules,
+// so that every event is logged as uncaught. See Loader.FromEnv.
 func Default() *Config {
 	return Loader{}.Default()
 }
@@ -81,14 +82,12 @@ func (l Loader) Parse(file string, data []byte) (*Config, error) {
 }
 
 // Default returns the config used when there is no file: one engine named
-// "local" at $DOCKER_HOST (unix:///var/run/docker.sock when unset or empty)
-// and no rules. The URL is not validated.
+// "local", described by the Docker CLI's environment (see FromEnv), and no
+// rules. A variable FromEnv refuses is taken as it is: the engine's client
+// reports it.
 func (l Loader) Default() *Config {
-	url, ok := l.lookupEnv()("DOCKER_HOST")
-	if !ok || url == "" {
-		url = DefaultDockerHost
-	}
-	return &Config{Engines: []Engine{{Name: DefaultEngineName, URL: url}}}
+	cfg, _ := l.FromEnv()
+	return cfg
 }
 
 func (l Loader) lookupEnv() func(string) (string, bool) {

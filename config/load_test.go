@@ -163,7 +163,8 @@ func TestParseValid(t *testing.T) {
 				}
 			}
 			e, _ := cfg.Engine("e")
-			wantTLS := &TLS{CA: "/etc/certs/ca.pem", Cert: "/etc/certs/cert.pem", Key: "/etc/certs/key$.pem", Verify: true}
+			wantTLS := &TLS{CA: "/etc/certs/ca.pem", Cert: "/etc/certs/cert.pem", Key: "/etc/certs/key$.pem", Verify: true,
+				CAPos: Pos{Line: 9, Col: 11}, CertPos: Pos{Line: 10, Col: 13}, KeyPos: Pos{Line: 11, Col: 12}}
 			if !reflect.DeepEqual(e.TLS, wantTLS) {
 				t.Errorf("TLS = %+v, want %+v", e.TLS, wantTLS)
 			}

@@ -35,10 +35,15 @@ type Config struct {
 type Engine struct {
 	// Name is the key under cluster:.
 	Name string
-	// URL is the daemon URL after ${VAR} expansion: unix://, tcp:// (or http://, https://).
+	// URL is the daemon URL after ${VAR} expansion: unix://, tcp://, http://,
+	// https:// or ssh://.
 	URL string
-	// TLS is nil when the engine is reached without TLS.
+	// TLS is the client TLS material of a tcp:// or https:// engine; nil means
+	// plain HTTP for tcp://, and TLS with the system's roots for https://.
 	TLS *TLS
+	// APIVersion, when set, is the API version to speak instead of
+	// negotiating one ($DOCKER_API_VERSION of the no-config engine).
+	APIVersion string
 	// Labels are free-form metadata, handed to handlers in the JSON on stdin.
 	Labels map[string]string
 	// Pos is where the engine is declared.
@@ -56,6 +61,9 @@ type TLS struct {
 	Key string
 	// Verify checks the engine's certificate against CA (default true).
 	Verify bool
+	// CAPos, CertPos and KeyPos are where CA, Cert and Key are written in
+	// the file (zero when not from a file).
+	CAPos, CertPos, KeyPos Pos
 }
 
 // Rule is one entry of events:.

@@ -3,10 +3,9 @@ package informer
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"fmt"
+	"net"
 	"net/http"
-	"os"
 	"strings"
 
 	"github.com/moby/moby/api/types/container"
@@ -61,14 +60,48 @@ const (
 // NewClient returns a client for one engine of the config. The client has no
 // overall request timeout (it would cut the event stream); callers bound each
 // call with a context instead. The API version is negotiated on the first
-// request.
+// request, unless the engine fixes it (APIVersion).
+//
+// An https:// engine, and a tcp:// one with tls:, speak TLS; an ssh:// one
+// runs the local ssh client for each connection (see sshDialer); http://,
+// unix:// and tcp:// without tls: speak plain HTTP. NewClient fails only on
+// an engine the config should not have let through (a bad URL): TLS files
+// are read when a connection needs them, and until they can be read every
+// connection fails, naming the file (see tlsFiles), which is an outage of
+// that engine like any other.
 func NewClient(e config.Engine) (*EngineClient, error) {
+	if err := config.CheckEngineURL(e.URL); err != nil {
+		return nil, fmt.Errorf("engine %s: %w", e.Name, err)
+	}
+	var (
+		c   *client.Client
+		s   *eventstream.Dialer
+		err error
+	)
+	if strings.HasPrefix(e.URL, "ssh://") {
+		c, err = newSSHClient(e)
+	} else {
+		c, s, err = newHTTPClient(e)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("engine %s: %w", e.Name, err)
+	}
+	return &EngineClient{Client: c, stream: s}, nil
+}
+
+// newHTTPClient returns the client of a unix://, tcp://, http:// or https://
+// engine, and its event stream.
+func newHTTPClient(e config.Engine) (*client.Client, *eventstream.Dialer, error) {
 	host := e.URL
+	scheme, _, _ := strings.Cut(host, "://")
 	// The Docker client knows tcp:// and unix://; accept http(s):// as tcp://.
-	for _, p := range []string{"http://", "https://"} {
-		if strings.HasPrefix(host, p) {
-			host = "tcp://" + strings.TrimPrefix(host, p)
-		}
+	if scheme == "http" || scheme == "https" {
+		host = "tcp://" + strings.TrimPrefix(host, scheme+"://")
+	}
+	t := e.TLS
+	if t == nil && scheme == "https" {
+		// https:// means TLS, checked against the system's roots.
+		t = &config.TLS{Verify: true}
 	}
 	// The client configures (a clone of) this transport for the host. The
 	// empty TLSNextProto keeps HTTP/2 off, as the client's own transport.
@@ -77,27 +110,42 @@ func NewClient(e config.Engine) (*EngineClient, error) {
 		TLSNextProto:      map[string]func(string, *tls.Conn) http.RoundTripper{},
 		DisableKeepAlives: true,
 	}
-	var tlsConfig *tls.Config
-	opts := []client.Opt{client.WithScheme("http")}
-	if e.TLS != nil {
-		var err error
-		if tlsConfig, err = clientTLS(e.TLS); err != nil {
-			return nil, fmt.Errorf("engine %s: %w", e.Name, err)
-		}
+	var (
+		tlsConfig *tls.Config
+		files     *tlsFiles
+	)
+	scheme = "http"
+	if t != nil {
+		files = newTLSFiles(*t)
+		tlsConfig = files.config()
 		tr = http.DefaultTransport.(*http.Transport).Clone()
 		tr.ReadBufferSize, tr.WriteBufferSize = apiReadBuffer, apiWriteBuffer
 		tr.TLSClientConfig = tlsConfig
-		opts = []client.Opt{client.WithScheme("https")}
+		scheme = "https"
 	}
-	opts = append(opts, client.WithHTTPClient(&http.Client{Transport: tr}), client.WithHost(host), client.WithUserAgent(userAgent))
-	c, err := client.New(opts...)
+	opts := []client.Opt{client.WithScheme(scheme), client.WithHTTPClient(&http.Client{Transport: tr}),
+		client.WithHost(host), client.WithUserAgent(userAgent)}
+	if files != nil && strings.HasPrefix(host, "tcp://") {
+		// After WithHost, which sets the dialer: no connection is tried while
+		// a TLS file is missing.
+		opts = append(opts, client.WithDialContext(files.dialer(&net.Dialer{Timeout: eventstream.DialTimeout})))
+	}
+	c, err := client.New(append(opts, apiVersion(e)...)...)
 	if err != nil {
-		return nil, fmt.Errorf("engine %s: %w", e.Name, err)
+		return nil, nil, err
 	}
 	stream := eventstream.NewDialer(eventstream.DialerOptions{
 		Host: host, TLS: tlsConfig, Proxy: http.ProxyFromEnvironment, UserAgent: userAgent, Version: c.ClientVersion,
 	})
-	return &EngineClient{Client: c, stream: stream}, nil
+	return c, stream, nil
+}
+
+// apiVersion returns the option that fixes the engine's API version, if it does.
+func apiVersion(e config.Engine) []client.Opt {
+	if e.APIVersion == "" {
+		return nil
+	}
+	return []client.Opt{client.WithAPIVersion(e.APIVersion)}
 }
 
 // EventStream opens the engine's event stream: on a connection of its own,
@@ -146,28 +194,4 @@ func shareStrings(items []container.Summary) {
 		}
 		it.Labels = m
 	}
-}
-
-// clientTLS builds the TLS configuration of an engine from its files.
-func clientTLS(t *config.TLS) (*tls.Config, error) {
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: !t.Verify} //nolint:gosec // verify: false is the user's explicit choice
-	if t.CA != "" {
-		pem, err := os.ReadFile(t.CA)
-		if err != nil {
-			return nil, fmt.Errorf("tls ca: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("tls ca %s: no certificate found", t.CA)
-		}
-		cfg.RootCAs = pool
-	}
-	if t.Cert != "" || t.Key != "" {
-		pair, err := tls.LoadX509KeyPair(t.Cert, t.Key)
-		if err != nil {
-			return nil, fmt.Errorf("tls cert/key: %w", err)
-		}
-		cfg.Certificates = []tls.Certificate{pair}
-	}
-	return cfg, nil
 }

@@ -6,7 +6,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/cenkalti/backoff/v5"
 	"github.com/go-logr/logr"
 )
 
@@ -190,13 +189,7 @@ func (inf *Informer) Sessions() int64 { return inf.sessions.Load() }
 func (inf *Informer) Run(ctx context.Context) {
 	log := logr.FromContextOrDiscard(ctx).WithValues("engine", inf.opts.Name, "url", inf.opts.URL)
 	ctx = logr.NewContext(ctx, log)
-	bo := &backoff.ExponentialBackOff{
-		InitialInterval:     inf.opts.MinBackoff,
-		RandomizationFactor: 0.5,
-		Multiplier:          2,
-		MaxInterval:         inf.opts.MaxBackoff,
-	}
-	bo.Reset()
+	bo := newReconnectBackoff(inf.opts.MinBackoff, inf.opts.MaxBackoff)
 	for {
 		start := time.Now()
 		err := inf.session(ctx)
@@ -214,7 +207,7 @@ func (inf *Informer) Run(ctx context.Context) {
 		} else {
 			log.Info("Event stream ended, reconnecting", "reason", err.Error())
 		}
-		wait := bo.NextBackOff()
+		wait := bo.Next()
 		log.V(1).Info("Waiting before reconnecting", "after", wait)
 		select {
 		case <-ctx.Done():

@@ -49,8 +49,8 @@ type DialerOptions struct {
 	Version func() string
 }
 
-// dialTimeout bounds a connection attempt, as the Docker client's does.
-const dialTimeout = 10 * time.Second
+// DialTimeout bounds a connection attempt, as the Docker client's does.
+const DialTimeout = 10 * time.Second
 
 // headerBuffer is the read buffer of a response's header; what it read past
 // the header is handed on.
@@ -162,7 +162,7 @@ func (d *Dialer) Open(ctx context.Context, opts client.EventsListOptions) (Strea
 	req.Header.Set("User-Agent", d.userAgent)
 	req.Header.Set("Accept", "application/json")
 
-	nd := net.Dialer{Timeout: dialTimeout}
+	nd := net.Dialer{Timeout: DialTimeout}
 	raw, err := nd.DialContext(ctx, d.network, d.addr)
 	if err != nil {
 		return nil, fmt.Errorf("events: %w", err)

@@ -15,7 +15,7 @@ import (
 func TestValidate(t *testing.T) {
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "events.yml")
-	if err := os.WriteFile(bad, []byte("cluster:\n  foo: ssh://host\nevents:\n  - type: explode\n    from_contianer: x\n"), 0o644); err != nil {
+	if err := os.WriteFile(bad, []byte("cluster:\n  foo: fd://3\nevents:\n  - type: explode\n    from_contianer: x\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {

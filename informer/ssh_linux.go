@@ -1,0 +1,9 @@
+package informer
+
+import "syscall"
+
+// sshProcAttr starts ssh in a session of its own (no terminal to prompt
+// on, a process group to signal) that dies with the daemon.
+func sshProcAttr() *syscall.SysProcAttr {
+	return &syscall.SysProcAttr{Setsid: true, Pdeathsig: syscall.SIGKILL}
+}
