@@ -56,6 +56,7 @@ type Proxy struct {
 	delay   time.Duration
 	changed chan struct{} // closed at each change of mode
 	conns   map[net.Conn]struct{}
+	sinks   int // connections admitted during a blackhole and still open
 	closed  bool
 	// mark is when Mark was last called; firstReply is when the target first
 	// sent bytes on a connection opened after it (zero: not yet).
@@ -162,6 +163,16 @@ func (p *Proxy) Close() {
 	p.ln.Close()
 	p.Set(Pass) // wakes every stalled or delayed pipe, which then sees its connection gone
 	p.Reset()
+}
+
+// Sinks is how many connections accepted during a blackhole are still open
+// (and stay sinks whatever the mode becomes). A test that dials during a
+// blackhole waits for it before changing the mode: the kernel accepts a
+// connection before the proxy sees it.
+func (p *Proxy) Sinks() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.sinks
 }
 
 func (p *Proxy) state() (mode Mode, delay time.Duration, changed <-chan struct{}) {
@@ -274,7 +285,13 @@ func (p *Proxy) handle(c net.Conn) {
 // sink reads and drops what a connection accepted during a blackhole sends,
 // until it is closed.
 func (p *Proxy) sink(c net.Conn) {
+	p.mu.Lock()
+	p.sinks++
+	p.mu.Unlock()
 	defer func() {
+		p.mu.Lock()
+		p.sinks--
+		p.mu.Unlock()
 		p.untrack(c)
 		c.Close()
 	}()

@@ -132,6 +132,12 @@ func TestBlackholeDropsBytesAndNeverAnswersNewConnections(t *testing.T) {
 	c.expectSilence(200 * time.Millisecond)
 	hole := dial(t, p)
 	hole.send("into the hole")
+	for deadline := time.Now().Add(10 * time.Second); p.Sinks() == 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the proxy never admitted the connection dialled during the blackhole")
+		}
+	}
+	hole.expectSilence(100 * time.Millisecond)
 	p.Set(faultproxy.Pass)
 	// What was sent during the blackhole is gone; the open connection works again.
 	c.send("after")

@@ -146,7 +146,9 @@ func TestShortChaosSoak(t *testing.T) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, filepath.Join(bin, "soak"),
 		"-engines-dir", enginesDir, "-daemon", filepath.Join(bin, "docker-eventsd"), "-work", work, "-report", reportPath,
-		"-duration", "45s", "-action-every", "500ms", "-engine-kill-every", "10s", "-engine-down-max", "5s",
+		// A kill every 6 s on average (3–9 s apart, each down at most 4 s plus an
+		// engine start) gives the 45 s of faults at least two engine kills.
+		"-duration", "45s", "-action-every", "500ms", "-engine-kill-every", "6s", "-engine-down-max", "4s",
 		"-daemon-kill-every", "20s", "-fault-every", "3s", "-fault-max", "3s", "-settle", "40s",
 		"-fakes", "10", "-fake-rate", "2000")
 	var out bytes.Buffer
