@@ -8,20 +8,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
-	"sync"
 	"syscall"
 	"time"
-
-	"github.com/go-logr/logr"
-	"github.com/go-logr/zapr"
-	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
-
-	"github.com/samalba/docker-eventsd/config"
-	"github.com/samalba/docker-eventsd/controller"
-	"github.com/samalba/docker-eventsd/informer"
-	"github.com/samalba/docker-eventsd/reconcile"
 )
 
 // daemonOptions describe one run of docker-eventsd under test.
@@ -44,9 +32,9 @@ type daemonOptions struct {
 	LogMode string
 }
 
-// daemon is a docker-eventsd under test: the real binary, or the same
-// components run in the bench's process. Either way it logs JSON lines to
-// Log, which benchmarks count.
+// daemon is a docker-eventsd under test: the real binary, or the same daemon
+// (package daemon, which the binary runs) in the bench's process. Either way
+// it logs JSON lines to Log, which benchmarks count.
 type daemon struct {
 	Log     string
 	Started time.Time
@@ -55,8 +43,8 @@ type daemon struct {
 	cmd    *exec.Cmd
 	done   chan struct{}
 	cancel context.CancelFunc
-	// lag, in process only, records now - event time at the controller's
-	// Handle for container events.
+	// lag, in process only, records now - event time as the informers hand
+	// container events to the controller (daemon.Options.Observe).
 	lag *histogram
 	// handled counts the events handed to the controller (in process only).
 	handled *counter
@@ -99,123 +87,6 @@ func startDaemon(dir, bin string, o daemonOptions) (*daemon, error) {
 		return d, nil
 	}
 	return d, d.startInProcess(cfgPath, o)
-}
-
-// startInProcess builds what `docker-eventsd run` builds (cmd/docker-eventsd
-// run.go): a zap JSON logger, one informer per engine with the server-side
-// filters of the rules, the controller and its workers.
-func (d *daemon) startInProcess(cfgPath string, o daemonOptions) error {
-	z, err := newZap(d.Log, o.Verbosity, o.LogMode)
-	if err != nil {
-		return err
-	}
-	log := zapr.NewLogger(z)
-	cfg, err := config.Load(cfgPath)
-	if err != nil {
-		return err
-	}
-	flags, err := parseFlags(o.Flags)
-	if err != nil {
-		return err
-	}
-	d.lag, d.handled = newHistogram(), &counter{}
-	var ctrl *controller.Controller
-	h := informer.HandlerFunc(func(ev *informer.Event) {
-		if ev.Type == informer.TypeContainer && !ev.Synthetic {
-			d.lag.add(time.Since(ev.Time))
-		}
-		d.handled.add(1)
-		ctrl.Handle(ev)
-	})
-	var types []string
-	for _, r := range cfg.Rules {
-		types = append(types, r.Types...)
-	}
-	actions := informer.ActionsFor(types)
-	infs := make([]*informer.Informer, 0, len(cfg.Engines))
-	for _, e := range cfg.Engines {
-		cli, err := informer.NewClient(e)
-		if err != nil {
-			return err
-		}
-		infs = append(infs, informer.New(informer.Options{
-			Name: e.Name, URL: e.URL, Client: cli, Handler: h, Actions: actions,
-			Heartbeat: flags["heartbeat"], HeartbeatTimeout: flags["heartbeat-timeout"], MaxBackoff: flags["max-backoff"],
-		}))
-	}
-	environ := append(os.Environ(), o.Env...)
-	ctrl = controller.New(controller.Options{
-		Config: cfg, Runner: reconcile.NewRunner(reconcile.Options{}), Workers: o.Workers,
-		Environ: environ, Logger: log,
-	})
-	ctx, cancel := context.WithCancel(logr.NewContext(context.Background(), log))
-	d.cancel = cancel
-	d.Started = time.Now()
-	d.cpu0 = cpuTime(os.Getpid())
-	var wg sync.WaitGroup
-	for _, inf := range infs {
-		wg.Go(func() { inf.Run(ctx) })
-	}
-	go func() {
-		_ = ctrl.Run(ctx, 5*time.Second)
-		wg.Wait()
-		_ = z.Sync()
-		close(d.done)
-	}()
-	return nil
-}
-
-// newZap builds the daemon's logger (cmd/docker-eventsd logging.go, json):
-// zap's production JSON, no sampling, writing to path. mode "buffered"
-// (in process only, a what-if) writes through a 256 KiB buffer flushed
-// every second instead of one write per line.
-func newZap(path string, verbosity int, mode string) (*zap.Logger, error) {
-	zc := zap.NewProductionConfig()
-	zc.EncoderConfig.TimeKey = "ts"
-	zc.EncoderConfig.EncodeTime = zapcore.RFC3339NanoTimeEncoder
-	zc.Sampling = nil
-	zc.Level = zap.NewAtomicLevelAt(zapcore.Level(-verbosity))
-	zc.OutputPaths = []string{path}
-	zc.ErrorOutputPaths = []string{path}
-	switch mode {
-	case "":
-		return zc.Build()
-	case "buffered":
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
-		if err != nil {
-			return nil, err
-		}
-		ws := &zapcore.BufferedWriteSyncer{WS: f, Size: 256 << 10, FlushInterval: time.Second}
-		core := zapcore.NewCore(zapcore.NewJSONEncoder(zc.EncoderConfig), ws, zc.Level)
-		return zap.New(core, zap.AddCaller(), zap.AddStacktrace(zapcore.ErrorLevel)), nil
-	}
-	return nil, fmt.Errorf("log mode %q: want buffered or nothing", mode)
-}
-
-// parseFlags reads the duration flags the in-process daemon honours.
-func parseFlags(args []string) (map[string]time.Duration, error) {
-	out := map[string]time.Duration{}
-	for i := 0; i < len(args); i++ {
-		name, val, ok := strings.Cut(strings.TrimLeft(args[i], "-"), "=")
-		if !ok {
-			if i+1 >= len(args) {
-				return nil, fmt.Errorf("flag %s: no value", args[i])
-			}
-			i++
-			val = args[i]
-		}
-		switch name {
-		case "heartbeat", "heartbeat-timeout", "max-backoff":
-			v, err := time.ParseDuration(val)
-			if err != nil {
-				return nil, fmt.Errorf("flag %s: %w", name, err)
-			}
-			out[name] = v
-		default:
-			return nil, fmt.Errorf("flag %s: not supported in process", name)
-		}
-	}
-	return out, nil
 }
 
 // Pid returns the daemon's process ID (the bench's own when in process).
