@@ -124,7 +124,7 @@ func newCompletedSet(records map[string][]byte, limit int, maxAge time.Duration,
 	s.order = entries
 	if len(records) > 0 {
 		log.Info("Read the completed deliveries of an earlier run", "remembered", len(entries), "expired", aged, "overLimit", over,
-			"limit", limit, "maxAge", maxAge)
+			"limit", limit, "maxAge", maxAge.String())
 	}
 	return s
 }
