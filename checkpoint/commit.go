@@ -59,24 +59,55 @@ func (s *Store) PutStateRule(name string, data []byte) {
 	s.mu.Unlock()
 }
 
+// CompleteDelivery removes the delivery seq from the journal and records,
+// under key, that it completed (data: what its writer wants to remember of
+// it). Both changes are in the same commit, which it starts at once: until
+// that commit's fsync ends, a crash forgets the completion.
+func (s *Store) CompleteDelivery(seq uint64, key string, data []byte) {
+	s.mu.Lock()
+	s.deliveries[seq] = nil
+	s.completed[key] = data
+	s.mu.Unlock()
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// ForgetCompleted removes the completed-delivery record key (evicted by its
+// writer); it is committed with the next commit.
+func (s *Store) ForgetCompleted(key string) {
+	s.mu.Lock()
+	s.completed[key] = nil
+	s.mu.Unlock()
+}
+
 // take returns the changes not committed and forgets them.
-func (s *Store) take() (map[uint64][]byte, map[string][]byte) {
+func (s *Store) take() (map[uint64][]byte, map[string][]byte, map[string][]byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	d, r := s.deliveries, s.stateRules
+	d, r, c := s.deliveries, s.stateRules, s.completed
 	if len(d) > 0 {
 		s.deliveries = map[uint64][]byte{}
 	}
 	if len(r) > 0 {
 		s.stateRules = map[string][]byte{}
 	}
-	return d, r
+	if len(c) > 0 {
+		s.completed = map[string][]byte{}
+	}
+	return d, r, c
 }
 
 // giveBack puts back changes whose commit failed, unless newer ones came.
-func (s *Store) giveBack(d map[uint64][]byte, r map[string][]byte) {
+func (s *Store) giveBack(d map[uint64][]byte, r, c map[string][]byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	for k, v := range c {
+		if _, newer := s.completed[k]; !newer {
+			s.completed[k] = v
+		}
+	}
 	for k, v := range d {
 		if _, newer := s.deliveries[k]; !newer {
 			s.deliveries[k] = v
@@ -127,8 +158,8 @@ func (s *Store) commit(sources Sources, checkpoints bool) error {
 		}
 	}
 	// Taken after the checkpoints were read: see Flush.
-	deliveries, stateRules := s.take()
-	if len(engines) == 0 && len(deliveries) == 0 && len(stateRules) == 0 {
+	deliveries, stateRules, completed := s.take()
+	if len(engines) == 0 && len(deliveries) == 0 && len(stateRules) == 0 && len(completed) == 0 {
 		return nil
 	}
 	err := s.db.Update(func(tx *bolt.Tx) error {
@@ -150,6 +181,18 @@ func (s *Store) commit(sources Sources, checkpoints bool) error {
 				return err
 			}
 		}
+		b = tx.Bucket(bucketCompleted)
+		for key, data := range completed {
+			var err error
+			if data == nil {
+				err = b.Delete([]byte(key))
+			} else {
+				err = b.Put([]byte(key), data)
+			}
+			if err != nil {
+				return err
+			}
+		}
 		b = tx.Bucket(bucketEngines)
 		for _, e := range engines {
 			if err := b.Put([]byte(e.name), e.data); err != nil {
@@ -159,7 +202,7 @@ func (s *Store) commit(sources Sources, checkpoints bool) error {
 		return nil
 	})
 	if err != nil {
-		s.giveBack(deliveries, stateRules)
+		s.giveBack(deliveries, stateRules, completed)
 		return fmt.Errorf("write state file %s: %w", s.path, err)
 	}
 	for _, e := range engines {

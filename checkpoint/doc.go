@@ -17,7 +17,12 @@
 //     and that has not succeeded or been given up yet, keyed by a sequence
 //     number (their order), with its event (and so its EVENT_ID) and the
 //     attempts made;
-//   - per state rule, the hash of the set of its last successful run.
+//   - per state rule, the hash of the set of its last successful run;
+//   - the completed deliveries, under a key the controller chooses (rule,
+//     engine, EVENT_ID): CompleteDelivery removes a pending delivery and adds
+//     its record in the same commit, so that an event the engine replays
+//     after a crash does not run it again. The controller bounds them
+//     (ForgetCompleted).
 //
 // Writing is behind the callers but ahead of the checkpoints. PutDelivery and
 // DeleteDelivery only record the change in memory and return (the

@@ -33,6 +33,7 @@ var (
 	bucketEngines    = []byte("engines")
 	bucketDeliveries = []byte("deliveries")
 	bucketStateRules = []byte("state-rules")
+	bucketCompleted  = []byte("completed")
 	keySchema        = []byte("schema")
 )
 
@@ -46,6 +47,9 @@ type State struct {
 	Deliveries []Record
 	// StateRules are the records of the state rules, by rule name.
 	StateRules map[string][]byte
+	// Completed are the records of the completed deliveries, by the key
+	// their writer chose (see CompleteDelivery).
+	Completed map[string][]byte
 }
 
 // Record is one journaled delivery: its sequence number and what the
@@ -67,6 +71,9 @@ type Store struct {
 	deliveries map[uint64][]byte
 	// stateRules are the state rule records not committed yet.
 	stateRules map[string][]byte
+	// completed are the completed-delivery records not committed yet, nil
+	// to delete one.
+	completed map[string][]byte
 	// wake tells Run that journal changes wait (one token).
 	wake chan struct{}
 
@@ -122,6 +129,7 @@ func Open(dir string) (_ *Store, err error) {
 		path:       path,
 		deliveries: map[uint64][]byte{},
 		stateRules: map[string][]byte{},
+		completed:  map[string][]byte{},
 		wake:       make(chan struct{}, 1),
 		written:    map[string]uint64{},
 	}
@@ -174,7 +182,7 @@ func (s *Store) load() error {
 		if got := meta.Get(keySchema); !bytes.Equal(got, []byte(Schema)) {
 			return fmt.Errorf("schema %q, this docker-eventsd reads %q", got, Schema)
 		}
-		for _, b := range [][]byte{bucketEngines, bucketDeliveries, bucketStateRules} {
+		for _, b := range [][]byte{bucketEngines, bucketDeliveries, bucketStateRules, bucketCompleted} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -184,7 +192,7 @@ func (s *Store) load() error {
 	if err != nil {
 		return err
 	}
-	st := &State{Engines: map[string][]byte{}, StateRules: map[string][]byte{}}
+	st := &State{Engines: map[string][]byte{}, StateRules: map[string][]byte{}, Completed: map[string][]byte{}}
 	err = s.db.View(func(tx *bolt.Tx) error {
 		err := tx.Bucket(bucketEngines).ForEach(func(k, v []byte) error {
 			st.Engines[string(k)] = bytes.Clone(v)
@@ -203,8 +211,15 @@ func (s *Store) load() error {
 		if err != nil {
 			return err
 		}
-		return tx.Bucket(bucketStateRules).ForEach(func(k, v []byte) error {
+		err = tx.Bucket(bucketStateRules).ForEach(func(k, v []byte) error {
 			st.StateRules[string(k)] = bytes.Clone(v)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		return tx.Bucket(bucketCompleted).ForEach(func(k, v []byte) error {
+			st.Completed[string(k)] = bytes.Clone(v)
 			return nil
 		})
 	})

@@ -75,6 +75,15 @@ type Options struct {
 	// earlier run, by rule name: a changed-trigger rule does not run again at
 	// start-up for the set its last successful run had.
 	StateRuleRecords map[string][]byte
+	// CompletedRecords are the completed deliveries an earlier run recorded
+	// in the Journal (a CompletionJournal), by key: a replayed event whose
+	// delivery completed is not run again (see completed.go).
+	CompletedRecords map[string][]byte
+	// CompletedLimit and CompletedMaxAge bound the completed deliveries
+	// remembered; zero or less means DefaultCompletedLimit and
+	// DefaultCompletedMaxAge.
+	CompletedLimit  int
+	CompletedMaxAge time.Duration
 }
 
 // Controller matches events against the rules and runs their handlers. It is
@@ -115,6 +124,9 @@ type Controller struct {
 	// engine replays events handled just before a crash, and their deliveries
 	// are pending already.
 	recovered recoveredSet
+	// completed holds the completed deliveries: those of an earlier run, not
+	// run again for a replayed event, and the bounds of the journal's.
+	completed *completedSet
 	// uncaughtV is the V-level of the "Uncaught event" line: 0 (info) when
 	// the config has no rules at all, so that the daemon logs every event as
 	// the 2014 original did; 1 (debug, -v 1) otherwise, when an event that no
@@ -177,6 +189,8 @@ func New(opts Options) *Controller {
 		log = logr.Discard()
 	}
 	c.log.Store(&log)
+	cj, _ := opts.Journal.(CompletionJournal)
+	c.completed = newCompletedSet(opts.CompletedRecords, opts.CompletedLimit, opts.CompletedMaxAge, c.clock.Now(), cj, log)
 
 	cfg := opts.Config
 	engines := make(map[string]*config.Engine, len(cfg.Engines))
@@ -260,6 +274,9 @@ func (c *Controller) fire(log logr.Logger, i int, ev *informer.Event, evJSON *[]
 	}
 	if c.recovered.has(i, ev.ID) {
 		log.V(1).Info("Ignoring a replayed event: its delivery was recovered from the journal", "rule", r.name, "engine", ev.Engine, "container", containerName(ev), "event", ev.ID)
+		return
+	}
+	if c.skipCompleted(log, i, ev) {
 		return
 	}
 	k := Key{Rule: i, Engine: ev.Engine, Container: containerID(ev)}

@@ -65,7 +65,7 @@ func (c *Controller) syncKey(ctx context.Context, key Key) {
 	case err == nil:
 		// Popped before logging, so that whoever reads the log sees Pending
 		// without this delivery.
-		c.complete(key, d)
+		c.complete(key, d, "succeeded")
 		log.Info("Handler succeeded", append([]any{"attempt", attempt, "duration", res.Duration}, outputKV(res)...)...)
 
 	case ctx.Err() != nil:
@@ -76,7 +76,7 @@ func (c *Controller) syncKey(ctx context.Context, key Key) {
 	default:
 		d.Attempt = attempt
 		if attempt >= r.retry.maxAttempts {
-			c.complete(key, d)
+			c.complete(key, d, "given-up")
 			log.Error(err, "Handler failed, giving up", append([]any{"attempts", attempt, "exitCode", res.ExitCode,
 				"timedOut", res.TimedOut, "duration", res.Duration}, outputKV(res)...)...)
 			return
@@ -99,10 +99,11 @@ func (c *Controller) syncKey(ctx context.Context, key Key) {
 	}
 }
 
-// complete pops d, the head delivery of key, forgets it in the journal,
-// clears the key's failures, and requeues the key if more deliveries wait.
-func (c *Controller) complete(key Key, d *delivery) {
-	c.journalDelete(d)
+// complete pops d, the head delivery of key, forgets it in the journal (and
+// records there that it completed, with outcome), clears the key's failures,
+// and requeues the key if more deliveries wait.
+func (c *Controller) complete(key Key, d *delivery, outcome string) {
+	c.journalComplete(d, outcome)
 	more := c.pending.pop(key)
 	c.queue.Forget(key)
 	if more {

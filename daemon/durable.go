@@ -44,7 +44,8 @@ func openDurable(log logr.Logger, dir string, cfg *config.Config) (*durable, err
 	}
 	s := &durable{log: log, store: store}
 	st := store.State()
-	log.Info("Opened the state file", "file", store.Path(), "engines", len(st.Engines), "pending", len(st.Deliveries))
+	log.Info("Opened the state file", "file", store.Path(), "engines", len(st.Engines), "pending", len(st.Deliveries),
+		"completed", len(st.Completed))
 	err = s.decode()
 	if err == nil {
 		err = s.pickCheckpoints(cfg)
@@ -123,12 +124,15 @@ func (s *durable) takeResume(name string) *informer.Checkpoint {
 	return cp
 }
 
-// controllerOptions sets the journal of the controller.
+// controllerOptions sets the journal of the controller, and gives it the
+// completed deliveries of the earlier run (bounded with the controller's
+// defaults).
 func (s *durable) controllerOptions(opts *controller.Options) {
 	if s == nil {
 		return
 	}
 	opts.Journal, opts.StateRuleRecords = s.store, s.store.State().StateRules
+	opts.CompletedRecords = s.store.State().Completed
 }
 
 // recover queues the deliveries an earlier run left pending. A record that

@@ -39,7 +39,7 @@ func runDaemon(parent context.Context, f *runFlags) error {
 	if shutdown <= 0 {
 		shutdown = -1 // daemon.Options: stop running handlers at once
 	}
-	d, err := daemon.New(daemon.Options{
+	d, err := daemon.New(f.hiddenOptions(daemon.Options{
 		Config:           cfg,
 		Workers:          f.workers,
 		Heartbeat:        f.heartbeat,
@@ -49,13 +49,19 @@ func runDaemon(parent context.Context, f *runFlags) error {
 		StateDir:         f.stateDir,
 		Environ:          os.Environ(),
 		Logger:           log,
-	})
+	}))
 	if err != nil {
 		return err
 	}
 	ctx, stop := signalContext(parent, log, d)
 	defer stop()
 	return d.Run(logr.NewContext(ctx, log))
+}
+
+// hiddenOptions sets in opts what the hidden flags (for tests) say.
+func (f *runFlags) hiddenOptions(opts daemon.Options) daemon.Options {
+	opts.CheckpointInterval = f.checkpointInterval
+	return opts
 }
 
 // signalContext returns a context cancelled by the first SIGINT or SIGTERM;

@@ -27,9 +27,10 @@ import (
 // 1 s timeout in one attempt out of twelve. Both are retried.
 var ledgerRules = []string{"record", "flaky", "slow"}
 
-// recordCmd appends one ledger line, under an exclusive lock of the file.
+// recordCmd appends one ledger line, under an exclusive lock of the file,
+// with the time it was written (DONE).
 func recordCmd(status string) string {
-	return `{ flock -x 9; printf '%s %s %s %s %s %s %s %s %s ` + status + `\n' "$EVENTSD_RULE" "$EVENT_ID" "$EVENT_TYPE" "${CONTAINER_ID:--}" "$FROM_ENGINE" "$EVENT_SYNTHETIC" "$EVENT_ATTEMPT" "$SOAK_RUN" "$EVENT_TIME" >&9; } 9>>"$SOAK_LEDGER"`
+	return `{ flock -x 9; printf '%s %s %s %s %s %s %s %s %s %s ` + status + `\n' "$EVENTSD_RULE" "$EVENT_ID" "$EVENT_TYPE" "${CONTAINER_ID:--}" "$FROM_ENGINE" "$EVENT_SYNTHETIC" "$EVENT_ATTEMPT" "$SOAK_RUN" "$EVENT_TIME" "$(date -u +%Y-%m-%dT%H:%M:%S.%NZ)" >&9; } 9>>"$SOAK_LEDGER"`
 }
 
 // fakePrefix names the fake engines of -fakes: fake0, fake1, ...
@@ -914,6 +915,8 @@ func (s *chaos) report() *chaosReport {
 		rep.Total.GapLost += r.GapLost
 		rep.Total.Replays += r.Replays
 		rep.Total.CrashReplays += r.CrashReplays
+		rep.Total.CompletedRepeats += r.CompletedRepeats
+		rep.Total.WindowRepeats += r.WindowRepeats
 		rep.Total.Unexplained += r.Unexplained
 		rep.Total.FailedAttempts += r.FailedAttempts
 	}
@@ -926,7 +929,7 @@ func (s *chaos) report() *chaosReport {
 		notes = notes[:200]
 	}
 	rep.Notes = notes
-	rep.OK = rep.Total.Lost == 0 && rep.Total.Unexplained == 0 && rep.LogErrors["Handler failed, giving up"] == 0 &&
+	rep.OK = rep.Total.Lost == 0 && rep.Total.Unexplained == 0 && rep.Total.CompletedRepeats == 0 && rep.LogErrors["Handler failed, giving up"] == 0 &&
 		(rep.Fakes == nil || rep.Fakes.Dropped == 0)
 	return rep
 }

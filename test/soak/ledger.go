@@ -14,9 +14,11 @@ import (
 
 // record is one line a handler appended to the ledger file:
 //
-//	RULE EVENT_ID EVENT_TYPE CONTAINER_ID FROM_ENGINE EVENT_SYNTHETIC EVENT_ATTEMPT SOAK_RUN EVENT_TIME STATUS
+//	RULE EVENT_ID EVENT_TYPE CONTAINER_ID FROM_ENGINE EVENT_SYNTHETIC EVENT_ATTEMPT SOAK_RUN EVENT_TIME DONE STATUS
 //
-// STATUS is OK when the handler is about to exit 0, FAIL when it exits 1.
+// DONE is when the handler wrote the line (a ledger of an older soak has no
+// DONE: its Done is zero). STATUS is OK when the handler is about to exit 0,
+// FAIL when it exits 1.
 type record struct {
 	Rule      string    `json:"rule"`
 	EventID   string    `json:"eventId"`
@@ -27,8 +29,18 @@ type record struct {
 	Attempt   int       `json:"attempt"`
 	Run       int       `json:"run"`
 	Time      time.Time `json:"time"`
+	Done      time.Time `json:"done,omitzero"`
 	OK        bool      `json:"ok"`
 }
+
+// completionWindow is how long after a handler's OK line (written just
+// before it exits 0) the daemon may take to make its completion durable: the
+// handler's exit, the daemon reaping it, and the group commit that removes it
+// from the journal and records it as completed (one fsync, behind at most
+// one commit in flight). Only a SIGKILL of the daemon within it may run the
+// delivery again after the restart (docs/RELIABILITY.md); a repeat outside it
+// is a failure.
+const completionWindow = 500 * time.Millisecond
 
 // readRecords parses the ledger file; a torn last line (a handler killed while
 // writing) is skipped.
@@ -50,7 +62,16 @@ func parseRecords(r io.Reader) ([]record, error) {
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
 		fields := strings.Fields(sc.Text())
-		if len(fields) != 10 {
+		var done time.Time
+		switch len(fields) {
+		case 10:
+		case 11:
+			var err error
+			if done, err = time.Parse(time.RFC3339Nano, fields[9]); err != nil {
+				continue
+			}
+			fields = append(fields[:9], fields[10])
+		default:
 			continue
 		}
 		attempt, err1 := strconv.Atoi(fields[6])
@@ -61,7 +82,7 @@ func parseRecords(r io.Reader) ([]record, error) {
 		}
 		out = append(out, record{
 			Rule: fields[0], EventID: fields[1], Type: fields[2], Container: fields[3], Engine: fields[4],
-			Synthetic: fields[5] == "1", Attempt: attempt, Run: run, Time: when, OK: fields[9] == "OK",
+			Synthetic: fields[5] == "1", Attempt: attempt, Run: run, Time: when, Done: done, OK: fields[9] == "OK",
 		})
 	}
 	return out, sc.Err()
@@ -104,6 +125,15 @@ type ruleReport struct {
 	// run after the one that synthesized and delivered it (it was not
 	// checkpointed yet). At-least-once allows them.
 	CrashReplays int `json:"crashReplays"`
+	// CompletedRepeats are runs, by a later run of the daemon, of a delivery
+	// an earlier run had completed (same EVENT_ID, its OK line written more
+	// than completionWindow before that run was SIGKILLed, or the run was not
+	// killed): the state file records completed deliveries, so a failure.
+	CompletedRepeats int `json:"completedRepeats"`
+	// WindowRepeats are such runs for a completion less than
+	// completionWindow before the SIGKILL (or after it: the daemon never
+	// saw the handler exit). Allowed.
+	WindowRepeats int `json:"windowRepeats"`
 	// Unexplained are deliveries that match no transition (a second event for
 	// one transition), or another delivery by the same attempt of the same
 	// run of an event that happened after the last crash.
@@ -156,12 +186,31 @@ func compare(rules []string, truth []*ctrTruth, recs []record, windows []window,
 		}
 		per := map[string][]delivery{}
 		seen := map[string]map[seenKey]bool{}
+		lastOK := map[string]record{} // the latest completion of each EVENT_ID
 		for _, r := range recs {
 			if r.Rule != rule {
 				continue
 			}
 			if !r.OK {
 				rep.FailedAttempts++
+				continue
+			}
+			prev, repeat := lastOK[r.EventID]
+			lastOK[r.EventID] = r
+			if repeat && r.Run > prev.Run && !prev.Done.IsZero() {
+				p := problem{Rule: rule, Engine: r.Engine, Container: r.Container, Kind: r.Type}
+				if killed(prev.Run) && kills[prev.Run-1].Sub(prev.Done) <= completionWindow {
+					rep.WindowRepeats++
+					p.What = "completed within the fsync window before a SIGKILL: run again"
+					notes = append(notes, p)
+				} else {
+					rep.CompletedRepeats++
+					p.What = "repeat of a completed delivery"
+					when := prev.Done
+					p.When = &when
+					problems = append(problems, p)
+				}
+				seen[r.EventID][seenKey{r.EventID, r.Attempt, r.Run}] = true
 				continue
 			}
 			key := r.Engine + "/" + r.Container
@@ -451,6 +500,8 @@ func align(want []transition, got []delivery, exempt func(transition) bool) alig
 }
 
 func (r *ruleReport) String() string {
-	return fmt.Sprintf("expected %d, delivered %d (synthesized %d), lost %d, lost in documented gaps %d, replays %d, crash replays %d, unexplained %d, failed attempts %d",
-		r.Expected, r.Delivered, r.Synthesized, r.Lost, r.GapLost, r.Replays, r.CrashReplays, r.Unexplained, r.FailedAttempts)
+	return fmt.Sprintf("expected %d, delivered %d (synthesized %d), lost %d, lost in documented gaps %d, replays %d, crash replays %d, "+
+		"repeats of completed deliveries %d (in the fsync window %d), unexplained %d, failed attempts %d",
+		r.Expected, r.Delivered, r.Synthesized, r.Lost, r.GapLost, r.Replays, r.CrashReplays,
+		r.CompletedRepeats, r.WindowRepeats, r.Unexplained, r.FailedAttempts)
 }

@@ -213,3 +213,48 @@ func TestAlignMatchesByTime(t *testing.T) {
 		t.Error("compatible")
 	}
 }
+
+func TestCompareFailsRepeatsOfCompletedDeliveriesOutsideTheFsyncWindow(t *testing.T) {
+	// c1 starts at 10 s, dies at 20 s, is destroyed at 30 s. Run 1 of the
+	// daemon is SIGKILLed at 25 s, run 2 at 40 s; run 3 is stopped cleanly.
+	truth := []*ctrTruth{{Engine: "p", ID: "c1", Timeline: trans("start die destroy")}}
+	done := func(d time.Duration) string { return at(25).Add(d).Format(time.RFC3339Nano) }
+	lines := []string{
+		"record e1 start c1 p 0 1 1 " + ts(10) + " " + done(-14*time.Second) + " OK",
+		"record e2 die c1 p 0 1 1 " + ts(20) + " " + done(-200*time.Millisecond) + " OK",
+		"record e1 start c1 p 0 1 2 " + ts(10) + " " + done(time.Second) + " OK", // completed 14 s before the kill: a failure
+		"record e2 die c1 p 0 1 2 " + ts(20) + " " + done(time.Second) + " OK",   // completed 200 ms before the kill: the fsync window
+		"record e3 destroy c1 p 0 1 2 " + ts(30) + " " + done(10*time.Second) + " OK",
+		"record e3 destroy c1 p 0 1 3 " + ts(30) + " " + done(20*time.Second) + " OK", // run 2 was killed 5 s after: a failure
+		"record e2 die c1 p 0 1 3 " + ts(20) + " " + done(20*time.Second) + " OK",     // completed again by run 2, 14 s before its kill
+		"record e1 start c1 p 0 1 1 " + ts(10) + " " + done(-13*time.Second) + " FAIL",
+	}
+	recs, err := parseRecords(strings.NewReader(strings.Join(lines, "\n")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != len(lines) || recs[0].Done.IsZero() || recs[0].OK != true || recs[7].OK {
+		t.Fatalf("parsed %+v", recs)
+	}
+	kills := []time.Time{at(25), at(40), {}}
+	reps, problems, notes := compare([]string{"record"}, truth, recs, nil, kills, 3*time.Second)
+	got := *reps["record"]
+	want := ruleReport{Expected: 3, Delivered: 3, CompletedRepeats: 3, WindowRepeats: 1, FailedAttempts: 1}
+	if got != want {
+		t.Errorf("report %+v, want %+v", got, want)
+	}
+	var what []string
+	for _, p := range problems {
+		what = append(what, p.What)
+	}
+	if len(problems) != 3 || what[0] != "repeat of a completed delivery" || len(notes) != 1 {
+		t.Errorf("problems %v, notes %+v; want 3 repeats of completed deliveries and 1 note", what, notes)
+	}
+}
+
+func TestLedgerOfAnOlderSoakWithoutDoneIsReadAsBefore(t *testing.T) {
+	recs, err := parseRecords(strings.NewReader("record e1 start c1 p 0 1 1 " + ts(10) + " OK\n"))
+	if err != nil || len(recs) != 1 || !recs[0].Done.IsZero() || !recs[0].OK || recs[0].Run != 1 {
+		t.Fatalf("parsed %+v, %v", recs, err)
+	}
+}

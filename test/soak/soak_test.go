@@ -65,6 +65,9 @@ type report struct {
 		Replays      int `json:"replays"`
 		CrashReplays int `json:"crashReplays"`
 		Unexplained  int `json:"unexplained"`
+		// CompletedRepeats are repeats of completed deliveries outside
+		// the fsync window of their completion.
+		CompletedRepeats int `json:"completedRepeats"`
 	} `json:"total"`
 	EngineDown int             `json:"engineDownEvents"`
 	LogErrors  map[string]int  `json:"daemonErrorLogs"`
@@ -169,6 +172,10 @@ func TestShortChaosSoak(t *testing.T) {
 	if tot.Lost != 0 || tot.Unexplained != 0 {
 		t.Errorf("lost %d transitions, %d unexplained deliveries (of %d expected); problems: %s",
 			tot.Lost, tot.Unexplained, tot.Expected, rep.Problems)
+	}
+	if tot.CompletedRepeats != 0 {
+		t.Errorf("%d completed deliveries ran again after a restart, outside the fsync window of their completion; problems: %s",
+			tot.CompletedRepeats, rep.Problems)
 	}
 	if n := rep.LogErrors["Handler failed, giving up"]; n != 0 {
 		t.Errorf("%d deliveries given up", n)
