@@ -9,7 +9,7 @@ import (
 
 // ruleFields are the keys of a rule.
 func ruleFields() []string {
-	fields := append([]string{"name", "type"}, selectorFields()...)
+	fields := append([]string{"name", "type", "object"}, selectorFields()...)
 	return append(append(fields, "exit_code"), actionFields()...)
 }
 
@@ -41,6 +41,7 @@ func (p *parser) rule(item *yaml.Node, field string, index int, engines []string
 
 	nerrs := len(p.errs)
 	var typesSet bool
+	r.Objects = p.objectsOf(pairs, field)
 	for _, kv := range pairs {
 		f := field + "." + kv.name
 		if p.selectorField(kv, f, engines, &r.Selector, &nodes.selector) || p.actionField(kv, f, engines, reservedEnv(), &r.Action) {
@@ -54,7 +55,9 @@ func (p *parser) rule(item *yaml.Node, field string, index int, engines []string
 			}
 		case "type":
 			typesSet = true
-			r.Types = p.types(kv.val, f)
+			r.Types = p.typesFor(kv.val, f, r.Objects)
+		case "object":
+			// Read first, by objectsOf.
 		case "exit_code":
 			nodes.exitCode = kv.key
 			r.ExitCodes = p.exitCodes(kv.val, f)
@@ -66,6 +69,7 @@ func (p *parser) rule(item *yaml.Node, field string, index int, engines []string
 		p.errorf(v, field+".type", "is required: say which events the rule is for, such as die or *")
 	}
 	p.checkFilters(&r, nodes, field)
+	p.checkObjectFilters(&r, nodes, field)
 	return r, nodes, len(p.errs) == nerrs
 }
 

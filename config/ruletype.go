@@ -12,6 +12,12 @@ import (
 // types checks a rule's type: a comma-separated string or a list of
 // strings. It returns the normalized types without repeats.
 func (p *parser) types(n *yaml.Node, field string) []string {
+	return p.typesFor(n, field, nil)
+}
+
+// typesFor is types for a rule about objects (nil: containers): each action
+// must be one of theirs.
+func (p *parser) typesFor(n *yaml.Node, field string, objects []string) []string {
 	v := p.value(n)
 	if v == nil {
 		if !p.exhausted {
@@ -34,7 +40,7 @@ func (p *parser) types(n *yaml.Node, field string) []string {
 		off := 0
 		for _, item := range strings.Split(v.Value, ",") {
 			lead := len(item) - len(strings.TrimLeft(item, " \t"))
-			t, err := normalizeType(item)
+			t, err := normalizeTypeFor(item, objects)
 			if err != nil {
 				line, col := p.scalarPos(v, off+lead, strings.TrimSpace(item))
 				if strings.TrimSpace(item) == "" {
@@ -71,7 +77,7 @@ func (p *parser) types(n *yaml.Node, field string) []string {
 				p.errorf(iv, f, "expected a string, got %s", describe(iv))
 				continue
 			}
-			if t, err := normalizeType(s); err != nil {
+			if t, err := normalizeTypeFor(s, objects); err != nil {
 				p.errorf(iv, f, "%v", err)
 			} else {
 				add(t)

@@ -74,6 +74,10 @@ type Rule struct {
 	// status ("health_status:unhealthy"), "engine_down", "engine_up" or "*".
 	// "tcp_disconnect" is loaded as "engine_down".
 	Types []string
+	// Objects are the kinds of events the rule is about (ObjectImage, ...),
+	// lower-cased, without repeats; empty means containers only (see
+	// RuleObjects). Every action of Types is an action of one of them.
+	Objects []string
 	// Selector says which engines and containers the rule is for.
 	Selector
 	// ExitCodes restricts die events to these exit codes; empty matches all.

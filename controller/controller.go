@@ -426,6 +426,10 @@ func containerName(ev *informer.Event) string {
 
 // containerID returns the ID of ev's container, or "" for an engine event.
 func containerID(ev *informer.Event) string {
+	if ev.Type != informer.TypeContainer && ev.Type != informer.TypeEngine && ev.Type != "" {
+		// Another kind: its deliveries run in order per kind and actor.
+		return ev.Type + "/" + ev.ActorID
+	}
 	if ev.ActorID != "" || ev.Container == nil {
 		return ev.ActorID
 	}

@@ -30,9 +30,12 @@ const (
 	envContainerImage    = "CONTAINER_IMAGE"
 	envContainerExitCode = "CONTAINER_EXIT_CODE"
 	envRule              = "EVENTSD_RULE"
+	envEventObject       = "EVENT_OBJECT"
+	envEventActorID      = "EVENT_ACTOR_ID"
+	envEventActorName    = "EVENT_ACTOR_NAME"
 
 	// envPerEvent is the number of variables eventEnv appends at most.
-	envPerEvent = 13
+	envPerEvent = 16
 )
 
 // reservedEnv returns the set of names the daemon sets: the per-event
@@ -43,7 +46,7 @@ func reservedEnv(engines []config.Engine) map[string]bool {
 		envEventType: true, envEventAction: true, envEventID: true, envEventTime: true,
 		envEventAttempt: true, envEventSynthetic: true,
 		envContainerID: true, envContainerImage: true, envContainerExitCode: true,
-		envRule: true,
+		envRule: true, envEventObject: true, envEventActorID: true, envEventActorName: true,
 	}
 	for _, e := range engines {
 		r[engineVar(e.Name)] = true
@@ -125,10 +128,13 @@ func eventEnv(base []string, ruleName string, ev *informer.Event, engineURL stri
 	var name, id, image string
 	if c := ev.Container; c != nil {
 		name, id, image = strings.TrimPrefix(c.Name, "/"), c.ID, c.Image
+	} else if ev.Type != informer.TypeEngine && ev.Type != informer.TypeContainer {
+		// Another kind: the container it names (network connect, volume mount), if any.
+		id = ev.Attributes["container"]
 	} else if ev.Type != informer.TypeEngine {
 		name, id, image = strings.TrimPrefix(ev.Attributes["name"], "/"), ev.ActorID, ev.Attributes["image"]
 	}
-	if id == "" {
+	if id == "" && (ev.Type == informer.TypeContainer || ev.Type == informer.TypeEngine) {
 		id = ev.ActorID
 	}
 	synthetic := "0"
@@ -153,7 +159,24 @@ func eventEnv(base []string, ruleName string, ev *informer.Event, engineURL stri
 			env = append(env, envContainerExitCode+"="+strconv.Itoa(code))
 		}
 	}
+	if ev.Type != informer.TypeContainer && ev.Type != informer.TypeEngine {
+		// Another kind (image, network...): its actor, which is no container.
+		env = append(env, envEventObject+"="+ev.Type, envEventActorID+"="+ev.ActorID, envEventActorName+"="+actorName(ev))
+	}
 	return append(env, envRule+"="+ruleName)
+}
+
+// actorName returns the name of ev's actor: the "name" attribute (an image
+// reference, a network's or a plugin's name), or the actor ID of a volume,
+// whose ID is its name; without the leading / of a container name.
+func actorName(ev *informer.Event) string {
+	if n := ev.Attributes["name"]; n != "" {
+		return strings.TrimPrefix(n, "/")
+	}
+	if ev.Type == informer.TypeVolume {
+		return ev.ActorID
+	}
+	return ""
 }
 
 // stdinDoc is the JSON document a handler reads on stdin.

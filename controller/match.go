@@ -30,6 +30,8 @@ type matcher struct {
 
 	// needsContainer is true when any container filter is set.
 	needsContainer bool
+	// objects are the kinds of events the rule is about (config.Rule.RuleObjects).
+	objects []string
 }
 
 // selectorMatcher is a config.Selector compiled once: the filters on the
@@ -109,6 +111,7 @@ func compileMatcher(r *config.Rule) matcher {
 		anyType:   len(r.Types) == 0,
 		sel:       compileSelectorMatcher(&r.Selector),
 		exitCodes: slices.Clone(r.ExitCodes),
+		objects:   r.RuleObjects(),
 	}
 	for _, t := range r.Types {
 		t = strings.ToLower(strings.TrimSpace(t))
@@ -133,6 +136,9 @@ func (m *matcher) match(ev *informer.Event) bool {
 	if !m.matchType(ev) || !m.sel.engine(ev.Engine) {
 		return false
 	}
+	if ev.Type != informer.TypeContainer && ev.Type != informer.TypeEngine {
+		return m.matchObject(ev)
+	}
 	if !m.needsContainer {
 		return true
 	}
@@ -151,13 +157,16 @@ func (m *matcher) match(ev *informer.Event) bool {
 
 // matchType reports whether ev is of one of the types of m.
 func (m *matcher) matchType(ev *informer.Event) bool {
+	if ev.Type != informer.TypeEngine && !slices.Contains(m.objects, ev.Type) {
+		return false
+	}
 	if m.anyType {
 		return true
 	}
 	switch ev.Type {
 	case informer.TypeEngine:
 		return slices.Contains(m.engineActions, ev.Action)
-	case informer.TypeContainer:
+	default:
 		if len(m.kinds) == 0 {
 			return false
 		}

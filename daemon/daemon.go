@@ -21,6 +21,8 @@ type Daemon struct {
 	log  logr.Logger
 	// actions are the container actions every engine streams.
 	actions []string
+	// objects are the other kinds of events every engine streams.
+	objects map[string][]string
 	// handler is what every informer hands its events to: the controller,
 	// after Options.Observe when set.
 	handler informer.Handler
@@ -44,7 +46,7 @@ func New(opts Options) (*Daemon, error) {
 	}
 	opts = opts.withDefaults()
 	cfg := opts.Config
-	d := &Daemon{opts: opts, log: opts.Logger, actions: actions(cfg), engines: newRegistry()}
+	d := &Daemon{opts: opts, log: opts.Logger, actions: actions(cfg), objects: objects(cfg), engines: newRegistry()}
 	var err error
 	if d.state, err = openDurable(d.log, opts.StateDir, cfg); err != nil {
 		return nil, err
@@ -100,6 +102,7 @@ func (d *Daemon) newEngine(e config.Engine, cp *informer.Checkpoint) (*engine, e
 		HeartbeatTimeout: d.opts.HeartbeatTimeout,
 		MaxBackoff:       d.opts.MaxBackoff,
 		Actions:          d.actions,
+		Objects:          d.objects,
 		Checkpoints:      d.state.enabled(),
 		Resume:           cp,
 	})

@@ -84,12 +84,18 @@ func (o Options) withDefaults() Options {
 // its rules want (nil: all), none when it has only state rules (the caches
 // get what they need anyway, and nothing is logged as uncaught).
 func actions(cfg *config.Config) []string {
-	var types []string
-	for _, r := range cfg.Rules {
-		types = append(types, r.Types...)
+	types := informer.ContainerTypesFor(cfg.Rules)
+	if len(cfg.Rules) > 0 && len(types) == 0 {
+		return []string{} // only rules about other kinds: container state actions only
 	}
 	if len(types) == 0 && len(cfg.StateRules) > 0 {
 		return []string{}
 	}
 	return informer.ActionsFor(types)
+}
+
+// objects returns the kinds other than container the engines stream for
+// cfg, with the actions its rules want (see informer.ObjectsFor).
+func objects(cfg *config.Config) map[string][]string {
+	return informer.ObjectsFor(cfg.Rules)
 }

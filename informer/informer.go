@@ -63,6 +63,10 @@ type Options struct {
 	// Actions, when not nil, asks the engine to stream only these container actions
 	// (StateActions are always added, since the cache needs them). Nil streams all.
 	Actions []string
+	// Objects are the kinds of events other than container to stream too
+	// (image, network, ...), each with the actions wanted (nil: all). Nil
+	// or empty streams containers only.
+	Objects map[string][]string
 	// Checkpoints makes the informer keep what Checkpoint returns (see checkpoint.go).
 	Checkpoints bool
 	// Resume, when not nil, is a checkpoint of an earlier run of the daemon: the

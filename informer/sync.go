@@ -30,11 +30,23 @@ const settle = 150 * time.Millisecond
 // wanted actions when Options.Actions is set (exec noise is then never streamed).
 func (inf *Informer) filters() client.Filters {
 	f := client.Filters{}.Add("type", string(events.ContainerEventType))
-	if inf.opts.Actions == nil {
+	// Other kinds the rules need (image, network...): the engine ANDs the
+	// type and event terms, so their actions join the container's, and a
+	// kind that wants all its actions streams every action of every type
+	// asked for (the controller matches what it gets).
+	lists := [][]string{StateActions, inf.opts.Actions}
+	allActions := inf.opts.Actions == nil
+	for _, kind := range sortedKinds(inf.opts.Objects) {
+		f.Add("type", kind)
+		acts := inf.opts.Objects[kind]
+		allActions = allActions || acts == nil
+		lists = append(lists, acts)
+	}
+	if allActions {
 		return f
 	}
 	seen := map[string]bool{}
-	for _, list := range [][]string{StateActions, inf.opts.Actions} {
+	for _, list := range lists {
 		for _, a := range list {
 			if !seen[a] {
 				seen[a] = true
@@ -195,6 +207,10 @@ func (inf *Informer) emitSynthetic(action string, c *Container, now time.Time, k
 // seen before are dropped. touched, when not nil, collects the containers that had
 // events.
 func (inf *Informer) apply(ctx context.Context, m *events.Message, touched map[string]bool) {
+	if m.Type != events.ContainerEventType {
+		inf.applyObject(ctx, m)
+		return
+	}
 	if m.Type != events.ContainerEventType || m.Actor.ID == "" || !fromPodman(m, inf.cache) {
 		return
 	}
