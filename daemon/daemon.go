@@ -52,7 +52,7 @@ func New(opts Options) (*Daemon, error) {
 	cfg := opts.Config
 	d := &Daemon{opts: opts, log: opts.Logger, actions: actions(cfg), engines: newRegistry(), created: time.Now()}
 	var err error
-	if d.obs, err = newObserver(opts.Metrics, d.engines); err != nil {
+	if d.obs, err = newObserver(opts.Metrics, d.engines, opts.StuckAfter); err != nil {
 		return nil, fmt.Errorf("daemon: register metrics: %w", err)
 	}
 	if d.state, err = openDurable(d.log, opts.StateDir, cfg); err != nil {

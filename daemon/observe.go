@@ -76,6 +76,8 @@ func (m *meter) count(ev *informer.Event) {
 // observer holds the daemon's own metrics and the engines' meters.
 type observer struct {
 	watchdog *health.Watchdog
+	// stuckAfter is the limit of the engines' loops.
+	stuckAfter time.Duration
 	// events and synthesized are nil without metrics.
 	events, synthesized *prometheus.CounterVec
 	reloadOK, reloadAt  prometheus.Gauge
@@ -97,8 +99,11 @@ type ReloadStatus struct {
 
 // newObserver registers the daemon's metrics into reg (none when nil) and
 // its engines' collector, reading r at scrape time.
-func newObserver(reg prometheus.Registerer, r *registry) (*observer, error) {
-	o := &observer{watchdog: health.NewWatchdog(0), meters: map[string]*meter{}}
+func newObserver(reg prometheus.Registerer, r *registry, stuckAfter time.Duration) (*observer, error) {
+	if stuckAfter <= 0 {
+		stuckAfter = health.DefaultLimit
+	}
+	o := &observer{watchdog: health.NewWatchdog(min(time.Second, stuckAfter/4)), stuckAfter: stuckAfter, meters: map[string]*meter{}}
 	o.reload.Store(&ReloadStatus{Success: true, At: time.Now()})
 	if reg == nil {
 		return o, nil
@@ -132,7 +137,7 @@ func (o *observer) meter(name string, next informer.Handler) *meter {
 	if m := o.meters[name]; m != nil {
 		return m
 	}
-	m := &meter{engine: name, next: next, loop: o.watchdog.Loop("engine/"+name, 0), created: time.Now()}
+	m := &meter{engine: name, next: next, loop: o.watchdog.Loop("engine/"+name, o.stuckAfter), created: time.Now()}
 	if o.events != nil {
 		m.events, m.byKind = o.events, map[string]map[string]prometheus.Counter{}
 		m.synthesized = o.synthesized.WithLabelValues(name)

@@ -63,6 +63,10 @@ type Options struct {
 	// the engines', the rules', the workqueue's, the config reload's (see
 	// docs/OPERATIONS.md). A Registerer may take one daemon only.
 	Metrics prometheus.Registerer
+	// StuckAfter is how long an engine's processing loop may stay in one
+	// event before the daemon is unhealthy (Stuck; health.DefaultLimit when
+	// zero). Workers get their rule's timeout and grace on top.
+	StuckAfter time.Duration
 }
 
 // withDefaults returns o with its zero values filled in.
