@@ -83,7 +83,9 @@ func TestDeliveriesPendingCountsEachRulesWaitingAndRunningDeliveries(t *testing.
 	cfg := localConfig(config.Rule{Name: "slow", Types: []string{"start"}, Action: config.Action{Command: "slow"}})
 	reg := prometheus.NewPedanticRegistry()
 	h := newHarness(t, cfg, nil, 1)
-	h.runner.Func = func(ctx context.Context, _ reconcile.Command) (reconcile.Result, error) { return blockUntil(ctx, release) }
+	h.runner.Func = func(ctx context.Context, _ reconcile.Command) (reconcile.Result, error) {
+		return blockUntil(ctx, release)
+	}
 	h.c = New(Options{Config: cfg, Runner: h.runner, Workers: 1, Environ: []string{"PATH=/usr/bin:/bin"}, Metrics: reg})
 	h.start()
 	h.c.Handle(start("c1", "e1"))
