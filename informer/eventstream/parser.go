@@ -53,7 +53,6 @@ const (
 // a bare health_status event with the status beside the Actor.
 const HealthStatusAttr = "health_status"
 
-
 // message parses the object b into m (zero) and reports whether it could.
 func (p *eventParser) message(b []byte, m *events.Message) bool {
 	p.b, p.i = b, 0
