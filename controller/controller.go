@@ -330,8 +330,8 @@ func (c *Controller) Run(ctx context.Context, shutdownTimeout time.Duration) err
 	defer cancelRuns()
 	var wg sync.WaitGroup
 	c.startStates(ctx, runCtx, &wg)
-	for range c.workers {
-		wg.Go(func() { c.runWorker(runCtx) })
+	for i := range c.workers {
+		wg.Go(func() { c.runWorker(runCtx, i+1) })
 	}
 	log.Info("Started workers", "workers", c.workers)
 

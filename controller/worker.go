@@ -6,7 +6,6 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
-	"sync/atomic"
 
 	"github.com/go-logr/logr"
 
@@ -15,12 +14,10 @@ import (
 	"github.com/samalba/docker-eventsd/reconcile"
 )
 
-// workerSeq numbers the workers' watchdog loops.
-var workerSeq atomic.Int64
-
-// runWorker processes keys until the queue is shut down and empty.
-func (c *Controller) runWorker(ctx context.Context) {
-	loop := c.watchdog.Loop("worker-"+strconv.FormatInt(workerSeq.Add(1), 10), 0)
+// runWorker processes keys until the queue is shut down and empty; n
+// numbers the worker for the watchdog (worker-N).
+func (c *Controller) runWorker(ctx context.Context, n int) {
+	loop := c.watchdog.Loop("worker-"+strconv.Itoa(n), 0)
 	defer c.watchdog.Remove(loop)
 	for c.processNextWorkItem(ctx, loop) {
 	}
