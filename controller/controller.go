@@ -9,10 +9,12 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/clock"
 
 	"github.com/samalba/docker-eventsd/config"
+	"github.com/samalba/docker-eventsd/health"
 	"github.com/samalba/docker-eventsd/informer"
 	"github.com/samalba/docker-eventsd/reconcile"
 )
@@ -84,6 +86,12 @@ type Options struct {
 	// DefaultCompletedMaxAge.
 	CompletedLimit  int
 	CompletedMaxAge time.Duration
+	// Metrics, when not nil, is where the rules' metrics and the workqueue's
+	// are registered (see metrics.go).
+	Metrics prometheus.Registerer
+	// Watchdog, when not nil, watches the workers: one stuck in a delivery
+	// past its rule's timeout, grace and health.DefaultLimit is unhealthy.
+	Watchdog *health.Watchdog
 }
 
 // Controller matches events against the rules and runs their handlers. It is
@@ -142,6 +150,13 @@ type Controller struct {
 	stopping atomic.Bool
 	// running counts the handlers running now.
 	running atomic.Int64
+
+	// stats counts what each rule did, indexed like rules (metrics.go).
+	stats []ruleStats
+	// deadLetters returns the dead letters of each rule; nil until set.
+	deadLetters atomic.Pointer[func() []int]
+	// watchdog watches the workers; nil when none.
+	watchdog *health.Watchdog
 }
 
 // rule is a config rule with what the controller computes from it once.
@@ -170,6 +185,7 @@ func New(opts Options) *Controller {
 		clock:   opts.Clock,
 		journal: opts.Journal,
 
+		watchdog:    opts.Watchdog,
 		stateResume: opts.StateRuleRecords,
 	}
 	if c.workers <= 0 {
@@ -221,8 +237,13 @@ func New(opts Options) *Controller {
 	}
 	c.state = newStateSet(cfg, set, opts.Environ, engVars)
 	c.limiter = newRuleRateLimiter(policies)
-	c.queue = workqueue.NewTypedRateLimitingQueueWithConfig[Key](c.limiter,
-		workqueue.TypedRateLimitingQueueConfig[Key]{Name: "deliveries", Clock: c.clock})
+	qcfg := workqueue.TypedRateLimitingQueueConfig[Key]{Name: "deliveries", Clock: c.clock}
+	if wq, err := c.registerMetrics(opts.Metrics); err != nil {
+		log.Error(err, "Cannot register the rules' metrics")
+	} else if wq != nil {
+		qcfg.MetricsProvider = wq
+	}
+	c.queue = workqueue.NewTypedRateLimitingQueueWithConfig[Key](c.limiter, qcfg)
 	return c
 }
 
@@ -264,6 +285,7 @@ func (c *Controller) Handle(ev *informer.Event) {
 // command. evJSON holds ev encoded for the journal, once encoded.
 func (c *Controller) fire(log logr.Logger, i int, ev *informer.Event, evJSON *[]byte) {
 	r := &c.rules[i]
+	c.stats[i].matched.Add(1)
 	if r.cfg.Log != "" {
 		log.Info("Rule fired", "rule", r.name, "log", r.cfg.Log, "engine", ev.Engine, "container", containerName(ev), "event", ev.ID)
 	} else {
@@ -325,8 +347,8 @@ func (c *Controller) Run(ctx context.Context, shutdownTimeout time.Duration) err
 	defer cancelRuns()
 	var wg sync.WaitGroup
 	c.startStates(ctx, runCtx, &wg)
-	for range c.workers {
-		wg.Go(func() { c.runWorker(runCtx) })
+	for i := range c.workers {
+		wg.Go(func() { c.runWorker(runCtx, i+1) })
 	}
 	log.Info("Started workers", "workers", c.workers)
 

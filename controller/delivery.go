@@ -56,6 +56,8 @@ type pendingStore struct {
 	byKey map[Key][]*delivery
 	// n is the number of deliveries in byKey.
 	n int
+	// rules counts the deliveries of each rule, by Key.Rule (for metrics).
+	rules map[int]int
 	// closed is set at shutdown: push then refuses new deliveries.
 	closed bool
 }
@@ -73,6 +75,10 @@ func (p *pendingStore) push(k Key, d *delivery) bool {
 	}
 	p.byKey[k] = append(p.byKey[k], d)
 	p.n++
+	if p.rules == nil {
+		p.rules = make(map[int]int)
+	}
+	p.rules[k.Rule]++
 	return true
 }
 
@@ -97,12 +103,27 @@ func (p *pendingStore) pop(k Key) (more bool) {
 	q[0] = nil // let the event be collected
 	q = q[1:]
 	p.n--
+	p.rules[k.Rule]--
 	if len(q) == 0 {
 		delete(p.byKey, k)
 		return false
 	}
 	p.byKey[k] = q
 	return true
+}
+
+// perRule returns the number of deliveries held of each of the first n
+// rules.
+func (p *pendingStore) perRule(n int) []int {
+	out := make([]int, n)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for r, c := range p.rules {
+		if r >= 0 && r < n {
+			out[r] = c
+		}
+	}
+	return out
 }
 
 // close makes push refuse new deliveries.

@@ -4,27 +4,39 @@ import (
 	"context"
 	"fmt"
 	"runtime/debug"
+	"strconv"
 	"strings"
 
 	"github.com/go-logr/logr"
 
+	"github.com/samalba/docker-eventsd/health"
 	"github.com/samalba/docker-eventsd/informer"
 	"github.com/samalba/docker-eventsd/reconcile"
 )
 
-// runWorker processes keys until the queue is shut down and empty.
-func (c *Controller) runWorker(ctx context.Context) {
-	for c.processNextWorkItem(ctx) {
+// runWorker processes keys until the queue is shut down and empty; n
+// numbers the worker for the watchdog (worker-N).
+func (c *Controller) runWorker(ctx context.Context, n int) {
+	loop := c.watchdog.Loop("worker-"+strconv.Itoa(n), 0)
+	defer c.watchdog.Remove(loop)
+	for c.processNextWorkItem(ctx, loop) {
 	}
 }
 
 // processNextWorkItem takes one key from the queue and runs its head delivery.
 // It returns false when the queue is shut down.
-func (c *Controller) processNextWorkItem(ctx context.Context) bool {
+func (c *Controller) processNextWorkItem(ctx context.Context, loop *health.Loop) bool {
 	key, shutdown := c.queue.Get()
 	if shutdown {
 		return false
 	}
+	// A worker may hold a key for as long as its handler's timeout and grace.
+	if r := &c.rules[key.Rule]; r.cfg.Timeout > 0 {
+		loop.BeginFor(r.cfg.Timeout + c.grace + health.DefaultLimit)
+	} else {
+		loop.Begin()
+	}
+	defer loop.End()
 	// Done lets another worker take the key, and requeues it if it was added
 	// while we had it.
 	defer c.queue.Done(key)
@@ -65,6 +77,7 @@ func (c *Controller) syncKey(ctx context.Context, key Key) {
 	case err == nil:
 		// Popped before logging, so that whoever reads the log sees Pending
 		// without this delivery.
+		c.recordRun(key.Rule, res, nil, false)
 		c.complete(key, d, "succeeded")
 		log.Info("Handler succeeded", append([]any{"attempt", attempt, "duration", res.Duration}, outputKV(res)...)...)
 
@@ -75,6 +88,7 @@ func (c *Controller) syncKey(ctx context.Context, key Key) {
 
 	default:
 		d.Attempt = attempt
+		c.recordRun(key.Rule, res, err, attempt >= r.retry.maxAttempts)
 		if attempt >= r.retry.maxAttempts {
 			c.complete(key, d, "given-up")
 			log.Error(err, "Handler failed, giving up", append([]any{"attempts", attempt, "exitCode", res.ExitCode,

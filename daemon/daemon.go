@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/go-logr/logr"
 
@@ -30,6 +31,11 @@ type Daemon struct {
 	engines *registry
 	state   *durable
 
+	// obs is the daemon's view of itself: meters, metrics, watchdog
+	// (observe.go); created is when New built it.
+	obs     *observer
+	created time.Time
+
 	started atomic.Bool
 	// closeOnce closes the state file once, by Run or Close.
 	closeOnce sync.Once
@@ -46,8 +52,11 @@ func New(opts Options) (*Daemon, error) {
 	}
 	opts = opts.withDefaults()
 	cfg := opts.Config
-	d := &Daemon{opts: opts, log: opts.Logger, actions: actions(cfg), objects: objects(cfg), engines: newRegistry()}
+	d := &Daemon{opts: opts, log: opts.Logger, actions: actions(cfg), objects: objects(cfg), engines: newRegistry(), created: time.Now()}
 	var err error
+	if d.obs, err = newObserver(opts.Metrics, d.engines, opts.StuckAfter); err != nil {
+		return nil, fmt.Errorf("daemon: register metrics: %w", err)
+	}
 	if d.state, err = openDurable(d.log, opts.StateDir, cfg); err != nil {
 		return nil, err
 	}
@@ -58,6 +67,8 @@ func New(opts Options) (*Daemon, error) {
 		Environ:   opts.Environ,
 		Logger:    d.log,
 		EngineSet: d.engines,
+		Metrics:   opts.Metrics,
+		Watchdog:  d.obs.watchdog,
 	}
 	d.state.controllerOptions(&ctrlOpts)
 	d.ctrl = controller.New(ctrlOpts)
@@ -97,7 +108,7 @@ func (d *Daemon) newEngine(e config.Engine, cp *informer.Checkpoint) (*engine, e
 		Name:             e.Name,
 		URL:              e.URL,
 		Client:           cli,
-		Handler:          d.handler,
+		Handler:          d.obs.meter(e.Name, d.handler),
 		Heartbeat:        d.opts.Heartbeat,
 		HeartbeatTimeout: d.opts.HeartbeatTimeout,
 		MaxBackoff:       d.opts.MaxBackoff,
@@ -123,6 +134,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		ctx = logr.NewContext(ctx, log)
 	}
 
+	go d.obs.watchdog.Run(ctx)
 	d.state.start(ctx, d.engines.sources, d.opts.CheckpointInterval)
 	d.engines.start(ctx)
 	// The controller stops taking events only once the engines stopped
@@ -178,6 +190,7 @@ func (d *Daemon) RemoveEngine(name string) error {
 		return err
 	}
 	d.state.engineRemoved(name)
+	d.obs.forget(name)
 	d.log.Info("Removed engine", "engine", name)
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/samalba/docker-eventsd/config"
 	"github.com/samalba/docker-eventsd/informer"
@@ -58,6 +59,14 @@ type Options struct {
 	// before the controller does (benchmarks measure the lag there). It must
 	// not keep or change the event, and must be fast.
 	Observe informer.Handler
+	// Metrics, when not nil, is where the daemon's metrics are registered:
+	// the engines', the rules', the workqueue's, the config reload's (see
+	// docs/OPERATIONS.md). A Registerer may take one daemon only.
+	Metrics prometheus.Registerer
+	// StuckAfter is how long an engine's processing loop may stay in one
+	// event before the daemon is unhealthy (Stuck; health.DefaultLimit when
+	// zero). Workers get their rule's timeout and grace on top.
+	StuckAfter time.Duration
 }
 
 // withDefaults returns o with its zero values filled in.

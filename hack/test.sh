@@ -32,7 +32,8 @@ section() { printf '\n=== %s\n' "$*"; }
 # machine. Each line: a program (or path) and the Debian package that has it:
 # docker.io and busybox-static for the engines, podman (with runc) for the
 # Podman engine, nginx-light for the examples/loadbalancer test, ssh and sshd
-# for ssh:// engines, gcc for go test -race (cgo).
+# for ssh:// engines, gcc for go test -race (cgo), prometheus (prometheus and
+# promtool) for the examples/monitoring tests.
 section "packages"
 packages=(
 	dockerd:docker.io
@@ -43,6 +44,7 @@ packages=(
 	ssh:openssh-client
 	/usr/sbin/sshd:openssh-server
 	gcc:gcc
+	promtool:prometheus
 )
 need=()
 for p in "${packages[@]}"; do

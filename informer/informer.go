@@ -127,6 +127,9 @@ type Informer struct {
 	downSince atomic.Int64
 	// sessions counts connections made, for tests and metrics.
 	sessions atomic.Int64
+	// apiVersion is the API version the engine's last ping answered, for the
+	// status; nil before.
+	apiVersion atomic.Pointer[string]
 }
 
 // New returns an Informer; it does nothing until Run.
@@ -187,6 +190,15 @@ func (inf *Informer) DownSince() time.Time {
 
 // Sessions returns how many times the informer connected to the engine.
 func (inf *Informer) Sessions() int64 { return inf.sessions.Load() }
+
+// APIVersion returns the API version the engine answered its last ping with,
+// "" before the first.
+func (inf *Informer) APIVersion() string {
+	if v := inf.apiVersion.Load(); v != nil {
+		return *v
+	}
+	return ""
+}
 
 // Run follows the engine until ctx is cancelled. It never returns early: an
 // unreachable engine is retried with backoff.

@@ -32,11 +32,12 @@ func (inf *Informer) session(ctx context.Context) error {
 	inf.sessions.Add(1)
 
 	pctx, pcancel := context.WithTimeout(sctx, inf.opts.HeartbeatTimeout)
-	_, err := inf.opts.Client.Ping(pctx, client.PingOptions{NegotiateAPIVersion: true})
+	pong, err := inf.opts.Client.Ping(pctx, client.PingOptions{NegotiateAPIVersion: true})
 	pcancel()
 	if err != nil {
 		return fmt.Errorf("%w: %w", errHeartbeat, err)
 	}
+	inf.apiVersion.Store(&pong.APIVersion)
 	life := newLiveness()
 
 	// The heartbeat runs before subscribing: an engine that accepts and never answers

@@ -31,6 +31,9 @@ type runFlags struct {
 	// checkpointInterval is hidden: tests stretch it to make the engine
 	// replay what a killed daemon had handled.
 	checkpointInterval time.Duration
+	// listen and pprof: the daemon's own endpoint (endpoint.go).
+	listen string
+	pprof  bool
 }
 
 func (f *runFlags) register(cmd *cobra.Command) {
@@ -43,6 +46,7 @@ func (f *runFlags) register(cmd *cobra.Command) {
 	fl.DurationVar(&f.heartbeat, "heartbeat", daemon.DefaultHeartbeat, "longest an engine may give no sign of life (an answered ping or an event) before it counts as down (engine_down); it is pinged once quiet for --heartbeat minus --heartbeat-timeout (at most 5 times per --heartbeat)")
 	fl.DurationVar(&f.heartbeatTimeout, "heartbeat-timeout", daemon.DefaultHeartbeatTimeout, "how long a ping may take before it counts as failed; keep it below --heartbeat (above 4/5 of it, an engine is declared down up to --heartbeat/5 + this after its last sign of life)")
 	fl.DurationVar(&f.maxBackoff, "max-backoff", daemon.DefaultMaxBackoff, "longest wait between reconnects to an engine")
+	f.registerEndpoint(fl)
 	fl.StringVar(&f.stateDir, "state-dir", "", "directory of the durable state (state.db, created when missing): a restart, even after a crash, replays what it missed and runs pending deliveries again; empty: nothing survives a restart")
 	fl.DurationVar(&f.checkpointInterval, "checkpoint-interval", 0, "how often the engines' checkpoints are written to the state file (0: every second); for tests")
 	_ = fl.MarkHidden("checkpoint-interval")
@@ -71,6 +75,7 @@ timeouts. "docker-eventsd events.yml" is the same as "docker-eventsd run -c even
 	}
 	flags.register(root)
 	root.AddCommand(newRunCommand(), newValidateCommand(), newVersionCommand())
+	root.AddCommand(newStatusCommand())
 	return root
 }
 

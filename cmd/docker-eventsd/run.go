@@ -33,6 +33,10 @@ func runDaemon(parent context.Context, f *runFlags) error {
 			return err
 		}
 	}
+	ep, err := f.endpoint()
+	if err != nil {
+		return err
+	}
 	log.Info("Starting", "version", version, "config", cfg.File, "engines", len(cfg.Engines), "rules", len(cfg.Rules))
 
 	shutdown := f.shutdownTimeout
@@ -49,13 +53,26 @@ func runDaemon(parent context.Context, f *runFlags) error {
 		StateDir:         f.stateDir,
 		Environ:          os.Environ(),
 		Logger:           log,
+		Metrics:          ep.registry(),
 	}))
 	if err != nil {
 		return err
 	}
 	ctx, stop := signalContext(parent, log, d)
 	defer stop()
-	return d.Run(logr.NewContext(ctx, log))
+	// The endpoint serves until the daemon stopped: /status and /metrics
+	// stay up during the shutdown.
+	epCtx, stopEndpoint := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopEndpoint()
+	serveDone, err := ep.serve(epCtx, log, d)
+	if err != nil {
+		d.Close()
+		return err
+	}
+	err = d.Run(logr.NewContext(ctx, log))
+	stopEndpoint()
+	<-serveDone
+	return err
 }
 
 // hiddenOptions sets in opts what the hidden flags (for tests) say.

@@ -66,7 +66,9 @@ func startDaemon(t *testing.T, config string, engines int, flags ...string) *dae
 func launchDaemon(t *testing.T, path, out, dir string, env []string, engines int, flags ...string) *daemon {
 	t.Helper()
 	d := &daemon{t: t, Dir: out, done: make(chan struct{})}
-	args := append([]string{"run", "-c", path, "--log-format", "json", "-v", "1", "--heartbeat", "500ms", "--heartbeat-timeout", "1s", "--max-backoff", "1s"}, flags...)
+	args := append([]string{"run", "-c", path, "--log-format", "json", "-v", "1", "--heartbeat", "500ms", "--heartbeat-timeout", "1s", "--max-backoff", "1s",
+		// A port of its own, so that daemons never compete for the default.
+		"--listen", "127.0.0.1:0"}, flags...)
 	d.cmd = exec.Command(binary, args...)
 	d.cmd.Dir = dir
 	d.cmd.Env = append(append(os.Environ(), "OUT="+out), env...)
