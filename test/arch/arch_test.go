@@ -22,9 +22,12 @@ const module = "github.com/samalba/docker-eventsd"
 // may import. A new edge is a change of the architecture: add it here on
 // purpose, and to docs/ARCHITECTURE.md.
 var allowed = map[string][]string{
-	"cmd/docker-eventsd":        {"config", "daemon"},
-	"daemon":                    {"checkpoint", "config", "controller", "informer", "reconcile"},
-	"controller":                {"config", "informer", "reconcile"},
+	"cmd/docker-eventsd":        {"config", "daemon", "endpoint", "metrics"},
+	"endpoint":                  {"daemon"},
+	"daemon":                    {"checkpoint", "config", "controller", "health", "informer", "metrics", "reconcile"},
+	"controller":                {"config", "health", "informer", "metrics", "reconcile"},
+	"health":                    {},
+	"metrics":                   {},
 	"informer":                  {"config", "informer/eventstream"},
 	"informer/eventstream":      {},
 	"reconcile":                 {},
