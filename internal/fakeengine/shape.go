@@ -213,25 +213,25 @@ type healthcheckJSON struct {
 }
 
 type configJSON struct {
-	Hostname     string            `json:"Hostname"`
-	Domainname   string            `json:"Domainname"`
-	User         string            `json:"User"`
-	AttachStdin  bool              `json:"AttachStdin"`
-	AttachStdout bool              `json:"AttachStdout"`
-	AttachStderr bool              `json:"AttachStderr"`
-	Tty          bool              `json:"Tty"`
-	OpenStdin    bool              `json:"OpenStdin"`
-	StdinOnce    bool              `json:"StdinOnce"`
-	Env          []string          `json:"Env"`
-	Cmd          []string          `json:"Cmd"`
-	Healthcheck  *healthcheckJSON  `json:"Healthcheck,omitempty"`
-	Image        string            `json:"Image"`
-	Volumes      map[string]any    `json:"Volumes"`
-	WorkingDir   string            `json:"WorkingDir"`
-	Entrypoint   []string          `json:"Entrypoint"`
+	Hostname     string           `json:"Hostname"`
+	Domainname   string           `json:"Domainname"`
+	User         string           `json:"User"`
+	AttachStdin  bool             `json:"AttachStdin"`
+	AttachStdout bool             `json:"AttachStdout"`
+	AttachStderr bool             `json:"AttachStderr"`
+	Tty          bool             `json:"Tty"`
+	OpenStdin    bool             `json:"OpenStdin"`
+	StdinOnce    bool             `json:"StdinOnce"`
+	Env          []string         `json:"Env"`
+	Cmd          []string         `json:"Cmd"`
+	Healthcheck  *healthcheckJSON `json:"Healthcheck,omitempty"`
+	Image        string           `json:"Image"`
+	Volumes      map[string]any   `json:"Volumes"`
+	WorkingDir   string           `json:"WorkingDir"`
+	Entrypoint   []string         `json:"Entrypoint"`
 	// OnBuild is null up to API 1.51 and left out when empty from 1.52 on.
-	OnBuild      *[]string         `json:"OnBuild,omitempty"`
-	Labels       map[string]string `json:"Labels"`
+	OnBuild *[]string         `json:"OnBuild,omitempty"`
+	Labels  map[string]string `json:"Labels"`
 }
 
 type networkSettingsJSON struct {

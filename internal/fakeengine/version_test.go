@@ -48,7 +48,7 @@ func TestEachModeAnswersItsVersionRangeAsDockerdDoes(t *testing.T) {
 	tests := []struct {
 		api, min, engine string
 		// refused are version prefixes the mode refuses, with dockerd's message.
-		refused map[string]string
+		refused  map[string]string
 		accepted []string
 	}{
 		{api: "1.41", min: "1.12", engine: "20.10.24", accepted: []string{"1.12", "1.24", "1.41"}, refused: map[string]string{
