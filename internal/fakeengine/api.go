@@ -13,9 +13,6 @@ import (
 	"time"
 )
 
-// serverHeader is what the fake answers in Server: dockerd's, marked fake.
-const serverHeader = "Docker/20.10.24-fakeengine (linux)"
-
 // ServeHTTP implements the engine's API.
 func (e *Engine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if ch := e.stalled(); ch != nil {
@@ -26,27 +23,25 @@ func (e *Engine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	mode := e.Mode()
 	h := w.Header()
-	h.Set("Api-Version", APIVersion)
+	h.Set("Api-Version", mode.API)
 	h.Set("Docker-Experimental", "false")
 	h.Set("Ostype", "linux")
-	h.Set("Server", serverHeader)
+	h.Set("Server", "Docker/"+mode.serverVersion()+" (linux)")
 
-	path := r.URL.Path
+	// As dockerd's version middleware: every route, /_ping included, takes
+	// an optional /vX.Y prefix within the mode's range.
+	path, prefix := r.URL.Path, ""
 	if strings.HasPrefix(path, "/v") {
-		rest := path[2:]
-		ver, tail, _ := strings.Cut(rest, "/")
-		if isVersion(ver) {
-			if versionLess(APIVersion, ver) {
-				writeError(w, &apiError{http.StatusBadRequest, "client version " + ver + " is too new. Maximum supported API version is " + APIVersion})
-				return
-			}
-			if versionLess(ver, MinAPIVersion) {
-				writeError(w, &apiError{http.StatusBadRequest, "client version " + ver + " is too old. Minimum supported API version is " + MinAPIVersion + ", please upgrade your client to a newer version"})
-				return
-			}
-			path = "/" + tail
+		if ver, tail, _ := strings.Cut(path[2:], "/"); isVersion(ver) {
+			path, prefix = "/"+tail, ver
 		}
+	}
+	ver, err := mode.checkVersion(prefix)
+	if err != nil {
+		writeError(w, err)
+		return
 	}
 	if err := r.ParseForm(); err != nil {
 		writeError(w, &apiError{http.StatusBadRequest, err.Error()})
@@ -66,13 +61,13 @@ func (e *Engine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.WriteString(w, "OK")
 	case path == "/version" && r.Method == http.MethodGet:
 		e.countRequest("version")
-		writeJSON(w, http.StatusOK, versionResponse())
+		writeJSON(w, http.StatusOK, mode.versionResponse())
 	case path == "/info" && r.Method == http.MethodGet:
 		e.countRequest("info")
 		writeJSON(w, http.StatusOK, e.infoResponse())
 	case path == "/events" && r.Method == http.MethodGet:
 		e.countRequest("events")
-		e.serveEvents(w, r)
+		e.serveEvents(w, r, ver, mode)
 	case path == "/containers/json" && r.Method == http.MethodGet:
 		e.countRequest("list")
 		e.serveList(w, r)
@@ -81,7 +76,7 @@ func (e *Engine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		e.serveCreate(w, r)
 	case len(parts) == 3 && parts[0] == "containers" && parts[2] == "json" && r.Method == http.MethodGet:
 		e.countRequest("inspect")
-		e.serveInspect(w, parts[1])
+		e.serveInspect(w, parts[1], ver)
 	case len(parts) == 3 && parts[0] == "containers" && r.Method == http.MethodPost:
 		e.countRequest(parts[2])
 		e.serveContainerAction(w, r, parts[1], parts[2])
@@ -98,30 +93,6 @@ func (e *Engine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		writeError(w, &apiError{http.StatusNotFound, "page not found"})
 	}
-}
-
-func isVersion(s string) bool {
-	a, b, ok := strings.Cut(s, ".")
-	if !ok {
-		return false
-	}
-	_, err1 := strconv.Atoi(a)
-	_, err2 := strconv.Atoi(b)
-	return err1 == nil && err2 == nil
-}
-
-// versionLess compares API versions "1.41".
-func versionLess(a, b string) bool {
-	am, an, _ := strings.Cut(a, ".")
-	bm, bn, _ := strings.Cut(b, ".")
-	x, _ := strconv.Atoi(am)
-	y, _ := strconv.Atoi(bm)
-	if x != y {
-		return x < y
-	}
-	x, _ = strconv.Atoi(an)
-	y, _ = strconv.Atoi(bn)
-	return x < y
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
@@ -177,8 +148,10 @@ func parseTimestamp(s string) (int64, error) {
 }
 
 // serveEvents streams events: the ring from since (inclusive), then live
-// events until until, the client leaves, or a fault ends the stream.
-func (e *Engine) serveEvents(w http.ResponseWriter, r *http.Request) {
+// events until until, the client leaves, or a fault ends the stream. ver is
+// the request's API version: below 1.52 the events keep the legacy status,
+// id and from fields. The content type is the mode's (eventsMediaType).
+func (e *Engine) serveEvents(w http.ResponseWriter, r *http.Request, ver string, mode Mode) {
 	since, err := parseTimestamp(r.Form.Get("since"))
 	if err != nil {
 		writeError(w, &apiError{http.StatusBadRequest, err.Error()})
@@ -217,7 +190,9 @@ func (e *Engine) serveEvents(w http.ResponseWriter, r *http.Request) {
 			timeout = t.C
 		}
 	}
-	w.Header().Set("Content-Type", "application/json")
+	media := mode.eventsMediaType(r)
+	enc := encoder{legacy: legacyFields(ver), seq: media == mediaJSONSeq}
+	w.Header().Set("Content-Type", media)
 	w.WriteHeader(http.StatusOK)
 	rc := http.NewResponseController(w)
 	_ = rc.Flush()
@@ -230,7 +205,7 @@ func (e *Engine) serveEvents(w http.ResponseWriter, r *http.Request) {
 		return bw.Flush() == nil && rc.Flush() == nil
 	}
 	for _, ev := range replay {
-		line = ev.appendJSON(line[:0])
+		line = enc.append(line[:0], ev)
 		_, _ = bw.Write(line)
 	}
 	e.log.written.Add(int64(len(replay)))
@@ -253,13 +228,13 @@ func (e *Engine) serveEvents(w http.ResponseWriter, r *http.Request) {
 				}
 			}
 			n := int64(1)
-			line = ev.appendJSON(line[:0])
+			line = enc.append(line[:0], ev)
 			_, _ = bw.Write(line)
 		batch:
 			for n < 512 {
 				select {
 				case ev := <-sub.ch:
-					line = ev.appendJSON(line[:0])
+					line = enc.append(line[:0], ev)
 					_, _ = bw.Write(line)
 					n++
 				default:
@@ -378,12 +353,12 @@ func listMatch(f *filter, c *container) bool {
 }
 
 // serveInspect answers GET /containers/{id}/json.
-func (e *Engine) serveInspect(w http.ResponseWriter, ref string) {
+func (e *Engine) serveInspect(w http.ResponseWriter, ref, ver string) {
 	e.mu.Lock()
 	c, err := e.find(ref)
-	var v inspectJSON
+	var v any
 	if err == nil {
-		v = inspect(c)
+		v = inspectFor(c, ver)
 	}
 	e.mu.Unlock()
 	if err != nil {

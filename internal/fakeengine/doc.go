@@ -17,6 +17,24 @@
 //     a real engine: create, start, stop, restart, kill, pause, unpause,
 //     rename, remove, exec (create and detached start).
 //
+// An engine answers as one Docker release, its Mode (Options.Mode, the
+// command's -api): dockerd 20.10 / API 1.41 by default, or one mode per API
+// version of Docker 25 to 29 (1.44 ... 1.51: Docker 25-28, accepting API 1.24
+// and up; 1.52: Docker 29, accepting 1.44 and up). The mode sets the
+// Api-Version header, /version's ApiVersion and MinAPIVersion, the release
+// in /version, /info and Server, and the range of /vX.Y prefixes accepted: a
+// version out of it is refused with 400 and dockerd's message ("client
+// version 1.41 is too old. Minimum supported API version is 1.44, please
+// upgrade your client to a newer version"). As dockerd's, an answer follows
+// the version of its request: from API 1.52 on events leave out the legacy
+// status, id and from fields, and inspect leaves out the deprecated
+// top-level NetworkSettings fields (IPAddress, Gateway...), an empty
+// Config.OnBuild and HostConfig.KernelMemoryTCP; a 1.52 engine negotiates
+// the event stream's content type (application/x-ndjson, or
+// application/json-seq with an RS before each record; application/json when
+// the client accepts neither). SetMode switches an engine's release in
+// place, as an upgrade does.
+//
 // Every path may carry an API version prefix (/v1.41/...). Containers do not
 // run anything: a container runs until it is killed with SIGKILL (it ignores
 // other signals, like a shell that is PID 1), except a command "exit N",

@@ -15,16 +15,12 @@ import (
 	"time"
 )
 
-// APIVersion is the API version the fake engines speak: dockerd 20.10's.
-const APIVersion = "1.41"
-
-// MinAPIVersion is the oldest API version accepted in a path prefix.
-const MinAPIVersion = "1.12"
-
 // Engine is one fake Docker engine. It implements http.Handler. Create it with
 // NewEngine; it is safe for concurrent use.
 type Engine struct {
 	name string
+	// mode is the Docker release the engine answers as (version.go).
+	mode atomic.Pointer[Mode]
 
 	// mu guards the containers and execs. Events are emitted while holding it,
 	// so that they reach subscribers in the order the state changed.
@@ -55,6 +51,12 @@ type closer interface{ Close() error }
 // NewEngine returns an empty engine named name (its host name in /version is
 // not affected; the name is for stats and logs).
 func NewEngine(name string) *Engine {
+	return NewEngineMode(name, DefaultMode())
+}
+
+// NewEngineMode returns an empty engine that answers as the Docker release
+// of mode (see Modes).
+func NewEngineMode(name string, mode Mode) *Engine {
 	e := &Engine{
 		name:       name,
 		containers: map[string]*container{},
@@ -63,11 +65,20 @@ func NewEngine(name string) *Engine {
 		conns:      map[closer]struct{}{},
 	}
 	e.log.init()
+	e.mode.Store(&mode)
 	return e
 }
 
 // Name returns the engine's name.
 func (e *Engine) Name() string { return e.name }
+
+// Mode returns the Docker release the engine answers as.
+func (e *Engine) Mode() Mode { return *e.mode.Load() }
+
+// SetMode makes the engine answer as another release from its next request
+// on, like an engine upgraded or downgraded in place (its containers kept);
+// combine it with Crash or Server.Refuse for the restart.
+func (e *Engine) SetMode(m Mode) { e.mode.Store(&m) }
 
 // container is the engine's record of one container.
 type container struct {

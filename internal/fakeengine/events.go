@@ -1,6 +1,7 @@
 package fakeengine
 
 import (
+	"bytes"
 	"encoding/json"
 	"strconv"
 	"strings"
@@ -28,8 +29,11 @@ type event struct {
 	name    string // the container's name, for the container filter
 	image   string
 	attrs   map[string]string
-	// prefix is the event's JSON up to `"time":`; the time fields follow.
+	// prefix is the event's JSON up to `"time":`, with the legacy fields;
+	// the time fields follow. prefix[typeAt:] starts at `"Type":`: the
+	// event without them.
 	prefix   []byte
+	typeAt   int
 	timeNano int64
 }
 
@@ -48,6 +52,7 @@ func newEvent(c *container, action string, extra map[string]string) *event {
 	}
 	ev := &event{action: action, actorID: c.id, name: c.name, image: c.image, attrs: attrs}
 	ev.prefix = encodePrefix(action, c.id, c.image, attrs)
+	ev.typeAt = bytes.Index(ev.prefix, []byte(`"Type":`))
 	return ev
 }
 
@@ -73,9 +78,30 @@ func encodePrefix(action, id, image string, attrs map[string]string) []byte {
 	return b
 }
 
-// appendJSON appends the event's JSON line to dst.
-func (ev *event) appendJSON(dst []byte) []byte {
-	dst = append(dst, ev.prefix...)
+// encoder writes events as a stream answers them: with or without the
+// legacy fields (API < 1.52 or not), as JSON lines or as an RFC 7464 JSON
+// text sequence (each record after an ASCII RS).
+type encoder struct{ legacy, seq bool }
+
+// recordSeparator starts each record of application/json-seq.
+const recordSeparator = 0x1E
+
+// append appends ev's record to dst.
+func (c encoder) append(dst []byte, ev *event) []byte {
+	if c.seq {
+		dst = append(dst, recordSeparator)
+	}
+	if c.legacy {
+		dst = append(dst, ev.prefix...)
+	} else {
+		dst = append(dst, '{')
+		dst = append(dst, ev.prefix[ev.typeAt:]...)
+	}
+	return ev.appendTime(dst)
+}
+
+// appendTime appends the time fields and the end of the record.
+func (ev *event) appendTime(dst []byte) []byte {
 	dst = strconv.AppendInt(dst, ev.timeNano/int64(time.Second), 10)
 	dst = append(dst, `,"timeNano":`...)
 	dst = strconv.AppendInt(dst, ev.timeNano, 10)

@@ -31,6 +31,9 @@ type Options struct {
 	// SocketDir, when set, serves engine i on the unix socket SocketDir/e<i>.sock
 	// instead of TCP.
 	SocketDir string
+	// Mode is the Docker release the engines answer as (see Modes); the
+	// zero Mode is DefaultMode, dockerd 20.10.
+	Mode Mode
 }
 
 // endpoint is an engine and where it listens.
@@ -59,9 +62,12 @@ func NewServer(o Options) (*Server, error) {
 	if o.Host == "" {
 		o.Host = "127.0.0.1"
 	}
+	if o.Mode == (Mode{}) {
+		o.Mode = DefaultMode()
+	}
 	s := &Server{}
 	for i := 0; i < o.Engines; i++ {
-		e := NewEngine("e" + strconv.Itoa(i))
+		e := NewEngineMode("e"+strconv.Itoa(i), o.Mode)
 		e.populate(o.Containers, o.Labels)
 		ep := &endpoint{engine: e, network: "tcp", addr: net.JoinHostPort(o.Host, "0")}
 		switch {

@@ -11,7 +11,8 @@ import (
 // The JSON below mirrors what dockerd 20.10.24 (API 1.41) answers, field for
 // field and in the same order (test/contract compares the key sets with a
 // real engine's). Fields the fake has no notion of hold a real engine's
-// values for a container with --network none.
+// values for a container with --network none. inspectFor leaves out what
+// API 1.52 dropped (see Mode).
 
 // fakeNetworkID is the ID of the "none" network.
 const fakeNetworkID = "0000000000000000000000000000000000000000000000000000000000000001"
@@ -212,24 +213,25 @@ type healthcheckJSON struct {
 }
 
 type configJSON struct {
-	Hostname     string            `json:"Hostname"`
-	Domainname   string            `json:"Domainname"`
-	User         string            `json:"User"`
-	AttachStdin  bool              `json:"AttachStdin"`
-	AttachStdout bool              `json:"AttachStdout"`
-	AttachStderr bool              `json:"AttachStderr"`
-	Tty          bool              `json:"Tty"`
-	OpenStdin    bool              `json:"OpenStdin"`
-	StdinOnce    bool              `json:"StdinOnce"`
-	Env          []string          `json:"Env"`
-	Cmd          []string          `json:"Cmd"`
-	Healthcheck  *healthcheckJSON  `json:"Healthcheck,omitempty"`
-	Image        string            `json:"Image"`
-	Volumes      map[string]any    `json:"Volumes"`
-	WorkingDir   string            `json:"WorkingDir"`
-	Entrypoint   []string          `json:"Entrypoint"`
-	OnBuild      []string          `json:"OnBuild"`
-	Labels       map[string]string `json:"Labels"`
+	Hostname     string           `json:"Hostname"`
+	Domainname   string           `json:"Domainname"`
+	User         string           `json:"User"`
+	AttachStdin  bool             `json:"AttachStdin"`
+	AttachStdout bool             `json:"AttachStdout"`
+	AttachStderr bool             `json:"AttachStderr"`
+	Tty          bool             `json:"Tty"`
+	OpenStdin    bool             `json:"OpenStdin"`
+	StdinOnce    bool             `json:"StdinOnce"`
+	Env          []string         `json:"Env"`
+	Cmd          []string         `json:"Cmd"`
+	Healthcheck  *healthcheckJSON `json:"Healthcheck,omitempty"`
+	Image        string           `json:"Image"`
+	Volumes      map[string]any   `json:"Volumes"`
+	WorkingDir   string           `json:"WorkingDir"`
+	Entrypoint   []string         `json:"Entrypoint"`
+	// OnBuild is null up to API 1.51 and left out when empty from 1.52 on.
+	OnBuild *[]string         `json:"OnBuild,omitempty"`
+	Labels  map[string]string `json:"Labels"`
 }
 
 type networkSettingsJSON struct {
@@ -278,9 +280,43 @@ type inspectJSON struct {
 		Data map[string]string `json:"Data"`
 		Name string            `json:"Name"`
 	} `json:"GraphDriver"`
-	Mounts          []struct{}          `json:"Mounts"`
-	Config          configJSON          `json:"Config"`
-	NetworkSettings networkSettingsJSON `json:"NetworkSettings"`
+	Mounts []struct{} `json:"Mounts"`
+	Config configJSON `json:"Config"`
+	// NetworkSettings is a networkSettingsJSON, or from API 1.52 on a
+	// networkSettings152JSON.
+	NetworkSettings any `json:"NetworkSettings"`
+}
+
+// networkSettings152JSON is inspect's NetworkSettings from API 1.52 on:
+// the deprecated top-level fields of the default endpoint (Bridge,
+// HairpinMode, LinkLocalIPv6*, Secondary*, EndpointID, Gateway,
+// GlobalIPv6*, IPAddress, IPPrefixLen, IPv6Gateway, MacAddress) are gone;
+// they are in Networks[name].
+type networkSettings152JSON struct {
+	SandboxID  string                 `json:"SandboxID"`
+	SandboxKey string                 `json:"SandboxKey"`
+	Ports      map[string]any         `json:"Ports"`
+	Networks   map[string]networkJSON `json:"Networks"`
+}
+
+// inspectFor is inspect's answer to a request of API version ver.
+func inspectFor(c *container, ver string) inspectJSON {
+	v := inspect(c)
+	if legacyFields(ver) {
+		v.Config.OnBuild = new([]string) // null, as dockerd up to 1.51
+		return v
+	}
+	ns := v.NetworkSettings.(networkSettingsJSON)
+	v.NetworkSettings = networkSettings152JSON{SandboxID: ns.SandboxID, SandboxKey: ns.SandboxKey, Ports: ns.Ports, Networks: ns.Networks}
+	// KernelMemoryTCP left HostConfig in API 1.52.
+	var hc map[string]json.RawMessage
+	if json.Unmarshal(v.HostConfig, &hc) == nil {
+		delete(hc, "KernelMemoryTCP")
+		if b, err := json.Marshal(hc); err == nil {
+			v.HostConfig = b
+		}
+	}
+	return v
 }
 
 // zeroTime is how dockerd renders a time never set.
@@ -366,7 +402,7 @@ func (e *Engine) infoResponse() map[string]any {
 		"Images":            1,
 		"Driver":            "vfs",
 		"Name":              "fakeengine",
-		"ServerVersion":     "20.10.24-fakeengine",
+		"ServerVersion":     e.Mode().serverVersion(),
 		"OperatingSystem":   "fake",
 		"OSType":            "linux",
 		"Architecture":      "x86_64",
@@ -377,19 +413,19 @@ func (e *Engine) infoResponse() map[string]any {
 	}
 }
 
-// versionResponse is GET /version.
-func versionResponse() map[string]any {
+// versionResponse is GET /version: the mode's release and API range.
+func (m Mode) versionResponse() map[string]any {
 	details := map[string]string{
-		"ApiVersion": APIVersion, "Arch": "amd64", "BuildTime": "2023-01-01T00:00:00.000000000+00:00",
+		"ApiVersion": m.API, "Arch": "amd64", "BuildTime": "2023-01-01T00:00:00.000000000+00:00",
 		"Experimental": "false", "GitCommit": "fakeengine", "GoVersion": "go1.19.8", "KernelVersion": "fake",
-		"MinAPIVersion": MinAPIVersion, "Os": "linux",
+		"MinAPIVersion": m.MinAPI, "Os": "linux",
 	}
 	return map[string]any{
 		"Platform":      map[string]string{"Name": ""},
-		"Components":    []any{map[string]any{"Name": "Engine", "Version": "20.10.24-fakeengine", "Details": details}},
-		"Version":       "20.10.24-fakeengine",
-		"ApiVersion":    APIVersion,
-		"MinAPIVersion": MinAPIVersion,
+		"Components":    []any{map[string]any{"Name": "Engine", "Version": m.serverVersion(), "Details": details}},
+		"Version":       m.serverVersion(),
+		"ApiVersion":    m.API,
+		"MinAPIVersion": m.MinAPI,
 		"GitCommit":     "fakeengine",
 		"GoVersion":     "go1.19.8",
 		"Os":            "linux",
