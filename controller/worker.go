@@ -48,12 +48,17 @@ func (c *Controller) syncKey(ctx context.Context, key Key) {
 		c.queue.Forget(key)
 		return
 	}
+	r := c.rules.Load().byID[key.Rule]
+	if r == nil {
+		// The rule was removed by a reload.
+		c.dropRemoved(ctx, key)
+		return
+	}
 	if wait := d.NotBefore.Sub(c.clock.Now()); wait > 0 {
 		// Woken early by a new event for the key: its head waits for a retry.
 		c.queue.AddAfter(key, wait)
 		return
 	}
-	r := &c.rules[key.Rule]
 	ev := d.Event
 	log := logr.FromContextOrDiscard(ctx).WithValues(
 		"rule", r.name, "engine", ev.Engine, "container", containerName(ev), "event", ev.ID)
