@@ -146,7 +146,10 @@ func (c *Controller) SetRules(cfg *config.Config) Reloaded {
 
 	var ch RuleChanges
 	for _, r := range rs.active {
-		o := old.byID[r.id]
+		var o *rule
+		if r.id < len(old.byID) {
+			o = old.byID[r.id]
+		}
 		switch {
 		case o == nil:
 			ch.Added = append(ch.Added, r.name)
