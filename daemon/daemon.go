@@ -3,7 +3,10 @@ package daemon
 import (
 	"context"
 	"errors"
+	"crypto/sha256"
 	"fmt"
+	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -27,6 +30,8 @@ type Daemon struct {
 	ctrl    *controller.Controller
 	engines *registry
 	state   *durable
+	// reload is the state of hot reload (reload.go).
+	reload reloadState
 
 	started atomic.Bool
 	// closeOnce closes the state file once, by Run or Close.
@@ -72,6 +77,13 @@ func New(opts Options) (*Daemon, error) {
 		d.state.close()
 		return nil, err
 	}
+	d.reload.static = slices.Clone(cfg.Engines)
+	if cfg.File != "" {
+		if data, err := os.ReadFile(cfg.File); err == nil {
+			sum := sha256.Sum256(data)
+			d.reload.hash = sum[:]
+		}
+	}
 	for _, e := range cfg.Engines {
 		eng, err := d.newEngine(e, d.state.takeResume(e.Name))
 		if err == nil {
@@ -99,7 +111,7 @@ func (d *Daemon) newEngine(e config.Engine, cp *informer.Checkpoint) (*engine, e
 		Heartbeat:        d.opts.Heartbeat,
 		HeartbeatTimeout: d.opts.HeartbeatTimeout,
 		MaxBackoff:       d.opts.MaxBackoff,
-		Actions:          d.actions,
+		Actions:          d.engineActions(),
 		Checkpoints:      d.state.enabled(),
 		Resume:           cp,
 	})
@@ -203,13 +215,6 @@ func (d *Daemon) ReplaceEngine(e config.Engine) error {
 	d.state.engineReplaced(e.Name, resumed)
 	d.log.Info("Replaced engine", "engine", e.Name, "url", e.URL, "resumed", resumed)
 	return nil
-}
-
-// Reload is what SIGHUP asks for. Hot reload of the config comes later
-// (issue 11, through AddEngine, ReplaceEngine and RemoveEngine): for now it
-// only logs that it was asked, and the daemon goes on.
-func (d *Daemon) Reload() {
-	d.log.Info("Reload requested", "supported", false)
 }
 
 // Engines returns the names of the engines, in registration order.

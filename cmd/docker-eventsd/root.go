@@ -28,6 +28,7 @@ type runFlags struct {
 	heartbeatTimeout time.Duration
 	maxBackoff       time.Duration
 	stateDir         string
+	watchConfig      bool
 }
 
 func (f *runFlags) register(cmd *cobra.Command) {
@@ -40,6 +41,7 @@ func (f *runFlags) register(cmd *cobra.Command) {
 	fl.DurationVar(&f.heartbeat, "heartbeat", daemon.DefaultHeartbeat, "longest an engine may give no sign of life (an answered ping or an event) before it counts as down (engine_down); it is pinged once quiet for --heartbeat minus --heartbeat-timeout (at most 5 times per --heartbeat)")
 	fl.DurationVar(&f.heartbeatTimeout, "heartbeat-timeout", daemon.DefaultHeartbeatTimeout, "how long a ping may take before it counts as failed; keep it below --heartbeat (above 4/5 of it, an engine is declared down up to --heartbeat/5 + this after its last sign of life)")
 	fl.DurationVar(&f.maxBackoff, "max-backoff", daemon.DefaultMaxBackoff, "longest wait between reconnects to an engine")
+	fl.BoolVar(&f.watchConfig, "watch-config", true, "reload the config file when its content changes (its directory is watched: editors' rename-replace and Kubernetes ConfigMap symlink swaps count); SIGHUP reloads either way")
 	fl.StringVar(&f.stateDir, "state-dir", "", "directory of the durable state (state.db, created when missing): a restart, even after a crash, replays what it missed and runs pending deliveries again; empty: nothing survives a restart")
 }
 
