@@ -2,8 +2,8 @@ package daemon
 
 import (
 	"context"
-	"errors"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"os"
 	"slices"
