@@ -176,7 +176,7 @@ func (c *Controller) journalComplete(d *delivery, outcome string) {
 		c.journalDelete(d)
 		return
 	}
-	r := &c.rules[d.Rule]
+	r := c.journalRule(d.Rule)
 	now := c.clock.Now()
 	data, err := json.Marshal(completedRecord{Rule: r.name, Engine: d.Event.Engine, Event: d.Event.ID, Outcome: outcome, At: now})
 	if err != nil {
@@ -194,11 +194,11 @@ func (c *Controller) journalComplete(d *delivery, outcome string) {
 // rule i an earlier run completed; it logs and counts it.
 func (c *Controller) skipCompleted(log logr.Logger, i int, ev *informer.Event) bool {
 	s := c.completed
-	if !s.done(c.rules[i].name, ev) {
+	if !s.done(c.ruleName(i), ev) {
 		return false
 	}
 	s.skipped.Add(1)
-	log.V(1).Info("Ignoring a replayed event: its delivery completed in an earlier run", "rule", c.rules[i].name,
+	log.V(1).Info("Ignoring a replayed event: its delivery completed in an earlier run", "rule", c.ruleName(i),
 		"engine", ev.Engine, "container", containerName(ev), "event", ev.ID)
 	return true
 }

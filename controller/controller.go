@@ -3,7 +3,6 @@ package controller
 import (
 	"context"
 	"errors"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -97,8 +96,16 @@ type Options struct {
 // Controller matches events against the rules and runs their handlers. It is
 // safe for concurrent use.
 type Controller struct {
-	// rules are the compiled rules, indexed like Config.Rules and Key.Rule.
-	rules []rule
+	// rules holds the event rules in force (see rules.go); SetRules swaps it.
+	rules atomic.Pointer[ruleSet]
+	// environ is Options.Environ, for the rules SetRules compiles.
+	environ []string
+	// stateMu serializes the changes of the state rules' goroutines;
+	// stateRun is what they run in, nil until Run.
+	stateMu  sync.Mutex
+	stateRun *stateRunner
+	// reloadMu serializes SetRules.
+	reloadMu sync.Mutex
 	// engines maps an engine's name to its config, for URLs and labels:
 	// those of Config, then those AddEngine gave. Copied on write.
 	engines atomic.Pointer[map[string]*config.Engine]
@@ -135,12 +142,6 @@ type Controller struct {
 	// completed holds the completed deliveries: those of an earlier run, not
 	// run again for a replayed event, and the bounds of the journal's.
 	completed *completedSet
-	// uncaughtV is the V-level of the "Uncaught event" line: 0 (info) when
-	// the config has no rules at all, so that the daemon logs every event as
-	// the 2014 original did; 1 (debug, -v 1) otherwise, when an event that no
-	// rule wants is noise, and logging it would cost more than handling it.
-	uncaughtV int
-
 	// log is the logger of Handle, set by Run; it discards until then.
 	log atomic.Pointer[logr.Logger]
 	// started is set by the first Run.
@@ -151,8 +152,9 @@ type Controller struct {
 	// running counts the handlers running now.
 	running atomic.Int64
 
-	// stats counts what each rule did, indexed like rules (metrics.go).
-	stats []ruleStats
+	// durations observes each run's duration by rule name; nil without
+	// metrics (metrics.go).
+	durations *prometheus.HistogramVec
 	// deadLetters returns the dead letters of each rule; nil until set.
 	deadLetters atomic.Pointer[func() []int]
 	// watchdog watches the workers; nil when none.
@@ -163,13 +165,19 @@ type Controller struct {
 type rule struct {
 	cfg *config.Rule
 	// name is cfg.Name, or rule-N for a hand-built rule without one.
-	name  string
+	name string
+	// id is the rule's Key.Rule: its index in the first config, kept by
+	// name across reloads (rules.go).
+	id    int
 	match matcher
 	retry retryPolicy
 	// env is the part of the environment that is the same for every event.
 	env []string
 	// shadowed are names of the rule's env: that the daemon sets itself.
 	shadowed []string
+	// stats counts what the rule did; shared by every definition of its
+	// name across reloads (metrics.go).
+	stats *ruleStats
 }
 
 // New returns a controller for opts. It panics if opts.Config or opts.Runner
@@ -184,6 +192,7 @@ func New(opts Options) *Controller {
 		grace:   opts.Grace,
 		clock:   opts.Clock,
 		journal: opts.Journal,
+		environ: opts.Environ,
 
 		watchdog:    opts.Watchdog,
 		stateResume: opts.StateRuleRecords,
@@ -196,9 +205,6 @@ func New(opts Options) *Controller {
 	}
 	if c.clock == nil {
 		c.clock = clock.RealClock{}
-	}
-	if len(opts.Config.Rules) > 0 || len(opts.Config.StateRules) > 0 {
-		c.uncaughtV = 1
 	}
 	log := opts.Logger
 	if log.GetSink() == nil {
@@ -217,26 +223,15 @@ func New(opts Options) *Controller {
 		}
 	}
 	c.engines.Store(&engines)
-	reserved := reservedEnv(cfg.Engines)
 	engVars := engineVars(cfg.Engines)
-	policies := make([]retryPolicy, len(cfg.Rules))
-	c.rules = make([]rule, len(cfg.Rules))
-	for i := range cfg.Rules {
-		r := &cfg.Rules[i]
-		name := r.Name
-		if name == "" {
-			name = "rule-" + strconv.Itoa(i+1)
-		}
-		env, shadowed := baseEnv(opts.Environ, r.Env, engVars, reserved)
-		policies[i] = newRetryPolicy(r.Retry)
-		c.rules[i] = rule{cfg: r, name: name, match: compileMatcher(r), retry: policies[i], env: env, shadowed: shadowed}
-	}
+	rs := compileRules(cfg, opts.Environ, nil)
+	c.rules.Store(rs)
 	set := opts.EngineSet
 	if set == nil {
 		set = fixedEngines(cfg, opts.Engines)
 	}
 	c.state = newStateSet(cfg, set, opts.Environ, engVars)
-	c.limiter = newRuleRateLimiter(policies)
+	c.limiter = newRuleRateLimiter(rs.policies())
 	qcfg := workqueue.TypedRateLimitingQueueConfig[Key]{Name: "deliveries", Clock: c.clock}
 	if wq, err := c.registerMetrics(opts.Metrics); err != nil {
 		log.Error(err, "Cannot register the rules' metrics")
@@ -265,27 +260,30 @@ func (c *Controller) Handle(ev *informer.Event) {
 	// State rules only learn that something may have changed: each one
 	// evaluates in its own goroutine.
 	c.state.mark()
+	// One load: the event is matched against one rule set, the old or the
+	// new one of a reload, never both.
+	rs := c.rules.Load()
 	matched := false
 	var evJSON []byte
-	for i := range c.rules {
-		if c.rules[i].match.match(ev) {
+	for _, r := range rs.active {
+		if r.match.match(ev) {
 			matched = true
-			c.fire(log, i, ev, &evJSON)
+			c.fire(log, r, ev, &evJSON)
 		}
 	}
 	if !matched {
 		// Checked first: building the key/values costs more than matching.
-		if l := log.V(c.uncaughtV); l.Enabled() {
+		if l := log.V(rs.uncaughtV); l.Enabled() {
 			l.Info("Uncaught event", "type", ev.Kind(), "engine", ev.Engine, "url", c.engineURL(ev.Engine), "container", containerName(ev))
 		}
 	}
 }
 
-// fire logs rule i's log: text and queues a delivery of ev if it has a
+// fire logs rule r's log: text and queues a delivery of ev if it has a
 // command. evJSON holds ev encoded for the journal, once encoded.
-func (c *Controller) fire(log logr.Logger, i int, ev *informer.Event, evJSON *[]byte) {
-	r := &c.rules[i]
-	c.stats[i].matched.Add(1)
+func (c *Controller) fire(log logr.Logger, r *rule, ev *informer.Event, evJSON *[]byte) {
+	i := r.id
+	r.stats.matched.Add(1)
 	if r.cfg.Log != "" {
 		log.Info("Rule fired", "rule", r.name, "log", r.cfg.Log, "engine", ev.Engine, "container", containerName(ev), "event", ev.ID)
 	} else {
@@ -334,7 +332,7 @@ func (c *Controller) Run(ctx context.Context, shutdownTimeout time.Duration) err
 	}
 	log := logr.FromContextOrDiscard(ctx)
 	c.log.Store(&log)
-	for _, r := range c.rules {
+	for _, r := range c.rules.Load().active {
 		for _, name := range r.shadowed {
 			log.Info("Ignoring rule env variable: the daemon sets it", "rule", r.name, "variable", name)
 		}
@@ -353,6 +351,7 @@ func (c *Controller) Run(ctx context.Context, shutdownTimeout time.Duration) err
 	log.Info("Started workers", "workers", c.workers)
 
 	<-ctx.Done()
+	c.stopStates()
 	c.stopping.Store(true)
 	c.pending.close()
 	log.Info("Shutting down, waiting for running handlers", "running", c.running.Load(), "timeout", shutdownTimeout)
@@ -374,7 +373,7 @@ func (c *Controller) Run(ctx context.Context, shutdownTimeout time.Duration) err
 	} else if n > 0 {
 		log.Info("Shutting down with pending deliveries", "dropped", n)
 		c.pending.each(func(k Key, d *delivery) {
-			log.V(1).Info("Dropped delivery", "rule", c.rules[k.Rule].name, "engine", k.Engine,
+			log.V(1).Info("Dropped delivery", "rule", c.ruleName(k.Rule), "engine", k.Engine,
 				"container", containerName(d.Event), "event", d.Event.ID, "attempts", d.Attempt)
 		})
 	}

@@ -77,7 +77,7 @@ func BenchmarkDeliveryPrep(b *testing.B) {
 	ev := died("web-1", "ev1")
 	ev.Attributes = map[string]string{"name": "web-1", "image": "nginx", "exitCode": "0", "com.example.app": "web"}
 	ev.Container.Labels = map[string]string{"com.example.app": "web", "com.example.index": "1"}
-	r := &c.rules[0]
+	r := c.rules.Load().active[0]
 	b.Run("stdin", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {

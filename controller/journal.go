@@ -60,7 +60,7 @@ func (c *Controller) journalPut(d *delivery) {
 	if c.journal == nil {
 		return
 	}
-	r := &c.rules[d.Rule]
+	r := c.journalRule(d.Rule)
 	if d.eventJSON == nil {
 		var err error
 		if d.eventJSON, err = json.Marshal(d.Event); err != nil {
@@ -104,9 +104,10 @@ func (c *Controller) journalDelete(d *delivery) {
 // does not decode (the journal is damaged).
 func (c *Controller) Recover(journaled []JournaledDelivery) (int, error) {
 	log := c.logger()
-	byName := make(map[string]int, len(c.rules))
-	for i := range c.rules {
-		byName[c.rules[i].name] = i
+	rules := c.rules.Load().byID
+	byName := make(map[string]int, len(rules))
+	for i := range rules {
+		byName[rules[i].name] = i
 	}
 	journaled = slices.Clone(journaled)
 	slices.SortFunc(journaled, func(a, b JournaledDelivery) int {
@@ -140,16 +141,16 @@ func (c *Controller) Recover(journaled []JournaledDelivery) (int, error) {
 		}
 		i, ok := byName[rec.Rule]
 		switch {
-		case !ok || c.rules[i].cfg.Command == "":
+		case !ok || rules[i].cfg.Command == "":
 			drop("no rule of this name with a command")
 			continue
-		case isPositionalName(c.rules[i].cfg, i) && c.rules[i].cfg.Command != rec.Command:
+		case isPositionalName(rules[i].cfg, i) && rules[i].cfg.Command != rec.Command:
 			drop("the rule of this name has another command")
 			continue
 		case c.engine(ev.Engine) == nil:
 			drop("engine no longer configured")
 			continue
-		case !c.rules[i].match.match(ev):
+		case !rules[i].match.match(ev):
 			drop("the rule no longer matches the event")
 			continue
 		}
@@ -186,7 +187,7 @@ func isPositionalName(r *config.Rule, i int) bool {
 // not change.
 func (c *Controller) resumeState(m *stateMachine) {
 	data, ok := c.stateResume[m.rule.name]
-	if !ok || m.rule.trigger != config.TriggerChanged {
+	if !ok || m.rule.reloaded || m.rule.trigger != config.TriggerChanged {
 		return
 	}
 	var rec stateRecord

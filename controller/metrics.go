@@ -39,8 +39,6 @@ type ruleStats struct {
 	runs    [len(results)]atomic.Uint64
 	// lastRun is the UnixNano of the end of the last run, 0 before.
 	lastRun atomic.Int64
-	// duration observes each run's duration; nil without metrics.
-	duration prometheus.Observer
 
 	mu sync.Mutex
 	// lastError is the error of the last failed run, "" once one succeeded.
@@ -65,13 +63,14 @@ type RuleStatus struct {
 	LastError string `json:"lastError,omitempty"`
 }
 
-// RuleStatuses returns the status of every rule, in config order.
+// RuleStatuses returns the status of every rule in force, in config order.
 func (c *Controller) RuleStatuses() []RuleStatus {
-	pending := c.pending.perRule(len(c.rules))
-	out := make([]RuleStatus, len(c.rules))
-	for i := range c.rules {
-		s := &c.stats[i]
-		st := RuleStatus{Name: c.rules[i].name, Matched: s.matched.Load(), Pending: pending[i]}
+	rs := c.rules.Load()
+	pending := c.pending.perRule(len(rs.last))
+	out := make([]RuleStatus, len(rs.active))
+	for i, r := range rs.active {
+		s := r.stats
+		st := RuleStatus{Name: r.name, Matched: s.matched.Load(), Pending: pending[r.id]}
 		for j := range s.runs {
 			n := s.runs[j].Load()
 			st.Runs += n
@@ -96,7 +95,8 @@ func (c *Controller) QueueDepth() int { return c.queue.Len() }
 // recordRun counts one attempt of rule i that ended with res and err; last
 // says whether the delivery is given up after it.
 func (c *Controller) recordRun(i int, res reconcile.Result, err error, last bool) {
-	s := &c.stats[i]
+	r := c.journalRule(i)
+	s := r.stats
 	k := resSuccess
 	switch {
 	case err == nil:
@@ -109,8 +109,8 @@ func (c *Controller) recordRun(i int, res reconcile.Result, err error, last bool
 	}
 	s.runs[k].Add(1)
 	s.lastRun.Store(c.clock.Now().UnixNano())
-	if s.duration != nil {
-		s.duration.Observe(res.Duration.Seconds())
+	if c.durations != nil {
+		c.durations.WithLabelValues(r.name).Observe(res.Duration.Seconds())
 	}
 	msg := ""
 	if err != nil {
@@ -128,15 +128,14 @@ type ruleCollector struct {
 	duration                       *prometheus.HistogramVec
 }
 
-// SetDeadLetters sets f, which returns the number of dead
-// letters of each rule, indexed like Config.Rules; until dead letters exist
+// SetDeadLetters sets f, which returns the number of dead letters of each
+// rule, indexed by the rule's id (Key.Rule); until it is set
 // eventsd_dead_letters is 0 for every rule.
 func (c *Controller) SetDeadLetters(f func() []int) { c.deadLetters.Store(&f) }
 
 // registerMetrics registers the rules' metrics and the workqueue's into reg,
 // and returns the queue's metrics provider (nil without reg).
 func (c *Controller) registerMetrics(reg prometheus.Registerer) (*metrics.Workqueue, error) {
-	c.stats = make([]ruleStats, len(c.rules))
 	if reg == nil {
 		return nil, nil
 	}
@@ -152,11 +151,12 @@ func (c *Controller) registerMetrics(reg prometheus.Registerer) (*metrics.Workqu
 			Buckets: []float64{.01, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300},
 		}, []string{"rule"}),
 	}
-	for i := range c.rules {
-		c.stats[i].duration = rc.duration.WithLabelValues(c.rules[i].name)
-	}
 	if err := reg.Register(rc); err != nil {
 		return nil, err
+	}
+	c.durations = rc.duration
+	for _, r := range c.rules.Load().active {
+		c.durations.WithLabelValues(r.name) // a series per rule from the start
 	}
 	return metrics.NewWorkqueue(reg)
 }
@@ -173,13 +173,14 @@ func (rc *ruleCollector) Describe(ch chan<- *prometheus.Desc) {
 // Collect implements prometheus.Collector.
 func (rc *ruleCollector) Collect(ch chan<- prometheus.Metric) {
 	c := rc.c
-	pending := c.pending.perRule(len(c.rules))
+	rs := c.rules.Load()
+	pending := c.pending.perRule(len(rs.last))
 	var dead []int
 	if f := c.deadLetters.Load(); f != nil {
 		dead = (*f)()
 	}
-	for i := range c.rules {
-		name, s := c.rules[i].name, &c.stats[i]
+	for _, r := range rs.active {
+		i, name, s := r.id, r.name, r.stats
 		ch <- prometheus.MustNewConstMetric(rc.matches, prometheus.CounterValue, float64(s.matched.Load()), name)
 		for j, res := range results {
 			ch <- prometheus.MustNewConstMetric(rc.runs, prometheus.CounterValue, float64(s.runs[j].Load()), name, res)

@@ -93,8 +93,16 @@ func (l *ruleRateLimiter) When(k Key) time.Duration {
 	l.mu.Lock()
 	l.failures[k]++
 	n := l.failures[k]
+	p := l.policies[k.Rule]
 	l.mu.Unlock()
-	return l.policies[k.Rule].wait(n)
+	return p.wait(n)
+}
+
+// setPolicies replaces the policies, indexed like Key.Rule (a reload).
+func (l *ruleRateLimiter) setPolicies(policies []retryPolicy) {
+	l.mu.Lock()
+	l.policies = slices.Clone(policies)
+	l.mu.Unlock()
 }
 
 // Forget clears the failures of k.

@@ -56,7 +56,8 @@ type EngineSet interface {
 
 // stateSet is the state rules of a controller and the engines they read.
 type stateSet struct {
-	rules []*stateRule
+	// list holds the state rules in force; SetRules swaps it.
+	list *atomic.Pointer[[]*stateRule]
 	// engines iterates the engines of the EngineSet now, with their
 	// EngineState (nil for an engine of the config that a fixed
 	// Options.Engines lacks: rules that select it then never become ready).
@@ -135,13 +136,29 @@ type stateRule struct {
 	marks atomic.Uint64
 	// progress tells tests how far the goroutine got.
 	progress stateProgress
+
+	// cancel stops the rule's goroutine and done is closed when it returned;
+	// set when it starts (startStateRule).
+	cancel context.CancelFunc
+	done   chan struct{}
+	// reloaded is set for a rule a reload defined anew: it does not resume
+	// the earlier run's record, and so runs for the set it finds.
+	reloaded bool
 }
 
 // newStateSet compiles the state rules of cfg for the engines of set;
 // environ and engVars are the daemon's environment and ENGINE_<NAME>=URL of
 // every engine.
 func newStateSet(cfg *config.Config, set EngineSet, environ, engVars []string) stateSet {
-	st := stateSet{engines: iterate(set)}
+	st := stateSet{engines: iterate(set), list: new(atomic.Pointer[[]*stateRule])}
+	rules := compileStateRules(cfg, environ, engVars)
+	st.list.Store(&rules)
+	return st
+}
+
+// compileStateRules compiles the state rules of cfg; environ and engVars are
+// the daemon's environment and ENGINE_<NAME>=URL of every engine.
+func compileStateRules(cfg *config.Config, environ, engVars []string) []*stateRule {
 	// A state rule's env: may not set the state variables, EVENTSD_RULE or
 	// ENGINE_<NAME>; the per-event variables are free: state handlers do not
 	// get them.
@@ -149,6 +166,7 @@ func newStateSet(cfg *config.Config, set EngineSet, environ, engVars []string) s
 	for _, e := range cfg.Engines {
 		reserved[engineVar(e.Name)] = true
 	}
+	var rules []*stateRule
 	for i := range cfg.StateRules {
 		r := &cfg.StateRules[i]
 		s := &stateRule{
@@ -170,15 +188,18 @@ func newStateSet(cfg *config.Config, set EngineSet, environ, engVars []string) s
 			s.timeout = config.DefaultTimeout
 		}
 		s.env, s.shadowed = baseEnv(environ, r.Env, engVars, reserved)
-		st.rules = append(st.rules, s)
+		rules = append(rules, s)
 	}
-	return st
+	return rules
 }
+
+// rules returns the state rules now in force.
+func (st *stateSet) rules() []*stateRule { return *st.list.Load() }
 
 // mark tells every state rule that something may have changed. It never
 // blocks: Handle calls it for every event.
 func (st *stateSet) mark() {
-	for _, s := range st.rules {
+	for _, s := range st.rules() {
 		s.mark()
 	}
 }
@@ -195,8 +216,11 @@ func (s *stateRule) mark() {
 // start starts one goroutine per state rule in wg. They stop when ctx is
 // done; their runs use runCtx, which outlives ctx by the shutdown timeout.
 func (c *Controller) startStates(ctx, runCtx context.Context, wg *sync.WaitGroup) {
-	for _, s := range c.state.rules {
-		wg.Go(func() { c.runStateRule(ctx, runCtx, s) })
+	c.stateMu.Lock()
+	defer c.stateMu.Unlock()
+	c.stateRun = &stateRunner{ctx: ctx, runCtx: runCtx, wg: wg}
+	for _, s := range c.state.rules() {
+		c.startStateRule(s, nil)
 	}
 }
 
@@ -247,10 +271,10 @@ func (p *stateProgress) wait(ctx context.Context, marks uint64, at time.Time) er
 // logStateConfig logs, once at Run, what is odd in the state rules' setup:
 // env: names the daemon sets, and engines without an EngineState.
 func (c *Controller) logStateConfig(log logr.Logger) {
-	if len(c.state.rules) == 0 {
+	if len(c.state.rules()) == 0 {
 		return
 	}
-	for _, s := range c.state.rules {
+	for _, s := range c.state.rules() {
 		for _, name := range s.shadowed {
 			log.Info("Ignoring rule env variable: the daemon sets it", "rule", s.name, "variable", name)
 		}
@@ -260,5 +284,5 @@ func (c *Controller) logStateConfig(log logr.Logger) {
 			log.Error(errors.New("no cache for engine"), "State rules that may select this engine never run", "engine", e.name)
 		}
 	}
-	log.Info("Started state rules", "rules", len(c.state.rules))
+	log.Info("Started state rules", "rules", len(c.state.rules()))
 }

@@ -183,7 +183,7 @@ func (sh *stateHarness) sync() {
 		return
 	}
 	now := sh.clock.Now()
-	for _, s := range sh.c.state.rules {
+	for _, s := range sh.c.state.rules() {
 		s.mark()
 		if err := s.progress.wait(sh.waitCtx(), s.marks.Load(), now); err != nil {
 			sh.t.Fatalf("state rule %s did not evaluate at %v; log:\n%v", s.name, now, sh.logs.Entries())

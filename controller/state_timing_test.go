@@ -114,7 +114,7 @@ func TestStateRuleRetriesUntilANewerStateSupersedesIt(t *testing.T) {
 	}), run)
 	sh.runEngine("a")
 	sh.startContainer("a", "db-1", nil)
-	snap, err := sh.c.state.snapshot(sh.clock.Now(), &sh.c.state.rules[0].sel)
+	snap, err := sh.c.state.snapshot(sh.clock.Now(), &sh.c.state.rules()[0].sel)
 	if err != nil {
 		t.Fatal(err)
 	}

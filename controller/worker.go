@@ -31,7 +31,7 @@ func (c *Controller) processNextWorkItem(ctx context.Context, loop *health.Loop)
 		return false
 	}
 	// A worker may hold a key for as long as its handler's timeout and grace.
-	if r := &c.rules[key.Rule]; r.cfg.Timeout > 0 {
+	if r := c.journalRule(key.Rule); r.cfg.Timeout > 0 {
 		loop.BeginFor(r.cfg.Timeout + c.grace + health.DefaultLimit)
 	} else {
 		loop.Begin()
@@ -60,12 +60,17 @@ func (c *Controller) syncKey(ctx context.Context, key Key) {
 		c.queue.Forget(key)
 		return
 	}
+	r := c.rules.Load().byID[key.Rule]
+	if r == nil {
+		// The rule was removed by a reload.
+		c.dropRemoved(ctx, key)
+		return
+	}
 	if wait := d.NotBefore.Sub(c.clock.Now()); wait > 0 {
 		// Woken early by a new event for the key: its head waits for a retry.
 		c.queue.AddAfter(key, wait)
 		return
 	}
-	r := &c.rules[key.Rule]
 	ev := d.Event
 	log := logr.FromContextOrDiscard(ctx).WithValues(
 		"rule", r.name, "engine", ev.Engine, "container", containerName(ev), "event", ev.ID)

@@ -2,8 +2,11 @@ package daemon
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
+	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,6 +33,8 @@ type Daemon struct {
 	ctrl    *controller.Controller
 	engines *registry
 	state   *durable
+	// reload is the state of hot reload (reload.go).
+	reload reloadState
 
 	// obs is the daemon's view of itself: meters, metrics, watchdog
 	// (observe.go); created is when New built it.
@@ -85,6 +90,13 @@ func New(opts Options) (*Daemon, error) {
 		d.state.close()
 		return nil, err
 	}
+	d.reload.static = slices.Clone(cfg.Engines)
+	if cfg.File != "" {
+		if data, err := os.ReadFile(cfg.File); err == nil {
+			sum := sha256.Sum256(data)
+			d.reload.hash = sum[:]
+		}
+	}
 	for _, e := range cfg.Engines {
 		eng, err := d.newEngine(e, d.state.takeResume(e.Name))
 		if err == nil {
@@ -104,6 +116,7 @@ func (d *Daemon) newEngine(e config.Engine, cp *informer.Checkpoint) (*engine, e
 	if err != nil {
 		return nil, fmt.Errorf("engine %q: %w", e.Name, err)
 	}
+	actions, objects := d.engineFilters()
 	inf := informer.New(informer.Options{
 		Name:             e.Name,
 		URL:              e.URL,
@@ -112,8 +125,8 @@ func (d *Daemon) newEngine(e config.Engine, cp *informer.Checkpoint) (*engine, e
 		Heartbeat:        d.opts.Heartbeat,
 		HeartbeatTimeout: d.opts.HeartbeatTimeout,
 		MaxBackoff:       d.opts.MaxBackoff,
-		Actions:          d.actions,
-		Objects:          d.objects,
+		Actions:          actions,
+		Objects:          objects,
 		Checkpoints:      d.state.enabled(),
 		Resume:           cp,
 	})
@@ -219,13 +232,6 @@ func (d *Daemon) ReplaceEngine(e config.Engine) error {
 	d.state.engineReplaced(e.Name, resumed)
 	d.log.Info("Replaced engine", "engine", e.Name, "url", e.URL, "resumed", resumed)
 	return nil
-}
-
-// Reload is what SIGHUP asks for. Hot reload of the config comes later
-// (issue 11, through AddEngine, ReplaceEngine and RemoveEngine): for now it
-// only logs that it was asked, and the daemon goes on.
-func (d *Daemon) Reload() {
-	d.log.Info("Reload requested", "supported", false)
 }
 
 // Engines returns the names of the engines, in registration order.

@@ -55,6 +55,9 @@ type Options struct {
 	// NewClient makes the client of an engine (informer.NewClient when nil):
 	// tests and benchmarks give fake engines.
 	NewClient func(config.Engine) (informer.Client, error)
+	// Loader parses the config file again at a reload (Reload); the zero
+	// Loader reads the process environment.
+	Loader config.Loader
 	// Observe, when not nil, sees every event an informer hands on, just
 	// before the controller does (benchmarks measure the lag there). It must
 	// not keep or change the event, and must be fast.

@@ -32,8 +32,9 @@ type runFlags struct {
 	// replay what a killed daemon had handled.
 	checkpointInterval time.Duration
 	// listen and pprof: the daemon's own endpoint (endpoint.go).
-	listen string
-	pprof  bool
+	listen      string
+	pprof       bool
+	watchConfig bool
 }
 
 func (f *runFlags) register(cmd *cobra.Command) {
@@ -47,6 +48,7 @@ func (f *runFlags) register(cmd *cobra.Command) {
 	fl.DurationVar(&f.heartbeatTimeout, "heartbeat-timeout", daemon.DefaultHeartbeatTimeout, "how long a ping may take before it counts as failed; keep it below --heartbeat (above 4/5 of it, an engine is declared down up to --heartbeat/5 + this after its last sign of life)")
 	fl.DurationVar(&f.maxBackoff, "max-backoff", daemon.DefaultMaxBackoff, "longest wait between reconnects to an engine")
 	f.registerEndpoint(fl)
+	fl.BoolVar(&f.watchConfig, "watch-config", true, "reload the config file when its content changes (its directory is watched: editors' rename-replace and Kubernetes ConfigMap symlink swaps count); SIGHUP reloads either way")
 	fl.StringVar(&f.stateDir, "state-dir", "", "directory of the durable state (state.db, created when missing): a restart, even after a crash, replays what it missed and runs pending deliveries again; empty: nothing survives a restart")
 	fl.DurationVar(&f.checkpointInterval, "checkpoint-interval", 0, "how often the engines' checkpoints are written to the state file (0: every second); for tests")
 	_ = fl.MarkHidden("checkpoint-interval")

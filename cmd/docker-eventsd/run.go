@@ -60,6 +60,13 @@ func runDaemon(parent context.Context, f *runFlags) error {
 	}
 	ctx, stop := signalContext(parent, log, d)
 	defer stop()
+	if f.watchConfig && cfg.File != "" {
+		go func() {
+			if err := d.WatchConfig(ctx); err != nil {
+				log.Error(err, "Not watching the config file: SIGHUP still reloads")
+			}
+		}()
+	}
 	// The endpoint serves until the daemon stopped: /status and /metrics
 	// stay up during the shutdown.
 	epCtx, stopEndpoint := context.WithCancel(context.WithoutCancel(ctx))
@@ -96,7 +103,9 @@ func signalContext(parent context.Context, log logr.Logger, d *daemon.Daemon) (c
 		for {
 			select {
 			case <-hup:
-				d.Reload()
+				log.Info("Reload requested", "signal", "SIGHUP")
+				// Reload logs what it applied or why it refused.
+				_, _ = d.Reload()
 			case sig := <-ch:
 				if stopping {
 					log.Info("Exiting at once", "signal", sig.String(), "killedHandlers", d.KillHandlers())
