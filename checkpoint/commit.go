@@ -86,15 +86,18 @@ func (s *Store) ForgetCompleted(key string) {
 func (s *Store) take() (map[uint64][]byte, map[string][]byte, map[string][]byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	d, r, c := s.deliveries, s.stateRules, s.completed
-	if len(d) > 0 {
-		s.deliveries = map[uint64][]byte{}
+	// An empty map is kept, not returned: the caller reads what it gets
+	// without the lock while the writers keep adding to the store's maps.
+	var d map[uint64][]byte
+	var r, c map[string][]byte
+	if len(s.deliveries) > 0 {
+		d, s.deliveries = s.deliveries, map[uint64][]byte{}
 	}
-	if len(r) > 0 {
-		s.stateRules = map[string][]byte{}
+	if len(s.stateRules) > 0 {
+		r, s.stateRules = s.stateRules, map[string][]byte{}
 	}
-	if len(c) > 0 {
-		s.completed = map[string][]byte{}
+	if len(s.completed) > 0 {
+		c, s.completed = s.completed, map[string][]byte{}
 	}
 	return d, r, c
 }

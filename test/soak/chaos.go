@@ -930,6 +930,7 @@ func (s *chaos) report() *chaosReport {
 	}
 	rep.Notes = notes
 	rep.OK = rep.Total.Lost == 0 && rep.Total.Unexplained == 0 && rep.Total.CompletedRepeats == 0 && rep.LogErrors["Handler failed, giving up"] == 0 &&
+		rep.LogErrors[logDataRace] == 0 && rep.LogErrors[logPanic] == 0 && rep.LogErrors[logFatal] == 0 &&
 		(rep.Fakes == nil || rep.Fakes.Dropped == 0)
 	return rep
 }

@@ -150,7 +150,7 @@ func TestShortChaosSoak(t *testing.T) {
 	cmd := exec.CommandContext(ctx, filepath.Join(bin, "soak"),
 		"-engines-dir", enginesDir, "-daemon", filepath.Join(bin, "docker-eventsd"), "-work", work, "-report", reportPath,
 		// A kill every 6 s on average (3–9 s apart, each down at most 4 s plus an
-		// engine start) gives the 45 s of faults at least two engine kills.
+		// engine start).
 		"-duration", "45s", "-action-every", "500ms", "-engine-kill-every", "6s", "-engine-down-max", "4s",
 		"-daemon-kill-every", "20s", "-fault-every", "3s", "-fault-max", "3s", "-settle", "40s",
 		"-fakes", "10", "-fake-rate", "2000")
@@ -180,11 +180,19 @@ func TestShortChaosSoak(t *testing.T) {
 	if n := rep.LogErrors["Handler failed, giving up"]; n != 0 {
 		t.Errorf("%d deliveries given up", n)
 	}
+	for _, m := range []string{"WARNING: DATA RACE", "panic:", "fatal error:"} {
+		if n := rep.LogErrors[m]; n != 0 {
+			t.Errorf("the daemon's stderr has %d %q reports (work directory %s)", n, m, work)
+		}
+	}
 	if runErr != nil && !t.Failed() {
 		t.Errorf("soak: %v", runErr)
 	}
 	// The soak must have broken things, or it proves nothing.
-	for what, least := range map[string]int{"engine kills": 2, "daemon kills": 1, "run": 10, "kill": 5, "restart": 5, "pause": 2, "remove": 5} {
+	// One engine kill at least: a killed dockerd with containers on vfs may
+	// take 40 s to answer again on a loaded 2-core CI machine, so a second
+	// one does not always fit in the 45 s of faults (the long soak has many).
+	for what, least := range map[string]int{"engine kills": 1, "daemon kills": 1, "run": 10, "kill": 5, "restart": 5, "pause": 2, "remove": 5} {
 		if rep.Counts[what] < least {
 			t.Errorf("only %d %s, want at least %d", rep.Counts[what], what, least)
 		}
