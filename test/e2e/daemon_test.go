@@ -94,6 +94,11 @@ func launchDaemon(t *testing.T, path, out, dir string, env []string, engines int
 	}()
 	t.Cleanup(func() {
 		d.stop(syscall.SIGKILL)
+		// The binary is built with -race: a race it reports fails the test
+		// that ran it, as one in the test's own process would.
+		if strings.Contains(d.Logs(), "WARNING: DATA RACE") {
+			t.Errorf("the daemon reported a data race")
+		}
 		if t.Failed() {
 			t.Logf("daemon log:\n%s", d.Logs())
 		}
