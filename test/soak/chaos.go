@@ -184,6 +184,19 @@ func (s *chaos) count(what string) {
 	s.mu.Unlock()
 }
 
+// rarest returns the action of actions done the fewest times so far.
+func (s *chaos) rarest(actions []string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	best := actions[0]
+	for _, a := range actions[1:] {
+		if s.counts[a] < s.counts[best] {
+			best = a
+		}
+	}
+	return best
+}
+
 func (s *chaos) intn(n int) int {
 	s.rngMu.Lock()
 	defer s.rngMu.Unlock()
@@ -549,6 +562,12 @@ func (s *chaos) randomAction(ctx context.Context, e *chaosEngine) {
 		actions = []string{"start", "kill", "stop", "restart", "rename", "pause", "remove", "remove", "remove"}
 	}
 	action := actions[s.intn(len(actions))]
+	if s.intn(3) == 0 {
+		// One action in three is the rarest so far of those the soak must
+		// show: on a slow machine few actions fit in a short run, and a
+		// random draw alone can leave one out.
+		action = s.rarest(actions)
+	}
 	if action == "run" || action == "create" {
 		s.act(ctx, e, nil, action)
 		return
