@@ -96,7 +96,7 @@ func TestDaemonRefusesACorruptStateFile(t *testing.T) {
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(binary, "run", "-c", cfgPath, "--state-dir", dir)
+	cmd := exec.Command(binary, "run", "-c", cfgPath, "--state-dir", dir, "--listen", "127.0.0.1:0")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	done := make(chan error, 1)

@@ -317,6 +317,7 @@ func runChaos(ctx context.Context, o *Options, logger *log.Logger) (bool, error)
 	if o.StateDir == "auto" && hasFlag(o.DaemonBin, "--state-dir") {
 		s.d.stateDir = filepath.Join(o.Work, "state")
 	}
+	s.d.flags = append(s.d.flags, listenFlags(o.DaemonBin)...)
 	logger.Printf("daemon %s, --state-dir: %v", o.DaemonBin, s.d.stateDir != "")
 
 	if err := s.startDaemon(); err != nil {

@@ -234,6 +234,16 @@ func runtimeReport(line []byte) string {
 	return ""
 }
 
+// listenFlags gives the daemon an endpoint port of its own when it has one
+// (--listen, default 127.0.0.1:9324): a soak never competes for the default
+// with another daemon on the machine.
+func listenFlags(bin string) []string {
+	if hasFlag(bin, "--listen") {
+		return []string{"--listen", "127.0.0.1:0"}
+	}
+	return nil
+}
+
 // hasFlag reports whether `bin run --help` lists the flag.
 func hasFlag(bin, flag string) bool {
 	out, err := exec.Command(bin, "run", "--help").CombinedOutput()
