@@ -71,8 +71,9 @@ const (
 
 // NewClient returns a client for one engine of the config. The client has no
 // overall request timeout (it would cut the event stream); callers bound each
-// call with a context instead. The API version is negotiated on the first
-// request, unless the engine fixes it (APIVersion).
+// call with a context instead. The API version is negotiated at each
+// session's ping (see EngineClient.Ping), unless the engine fixes it
+// (APIVersion).
 //
 // An https:// engine, and a tcp:// one with tls:, speak TLS; an ssh:// one
 // runs the local ssh client for each connection (see sshDialer); http://,
