@@ -39,7 +39,7 @@ func (c *EngineClient) docker() *client.Client { return c.cur.Load() }
 // even then.
 func (c *EngineClient) Ping(ctx context.Context, opts client.PingOptions) (client.PingResult, error) {
 	if !opts.NegotiateAPIVersion || c.pinned {
-		return c.docker().Ping(ctx, client.PingOptions{NegotiateAPIVersion: opts.NegotiateAPIVersion && !c.pinned})
+		return c.docker().Ping(ctx, client.PingOptions{})
 	}
 	n := &c.neg
 	n.mu.Lock()
