@@ -141,11 +141,20 @@ func eventEnv(base []string, ruleName string, ev *informer.Event, engineURL stri
 	if ev.Synthetic {
 		synthetic = "1"
 	}
+	// EVENT_TYPE is the kind of object (Docker's event Type: container,
+	// image, network, volume, daemon, plugin; engine for the daemon's own
+	// engine_down / engine_up), as issue 10 names it; EVENT_OBJECT is the same
+	// value, under the name it had first; the action is EVENT_ACTION.
+	object := ev.Type
+	if object == "" {
+		object = informer.TypeContainer
+	}
 	env = append(env,
 		envFromEngine+"="+ev.Engine,
 		envFromEngineURL+"="+engineURL,
 		envFromContainer+"="+name,
-		envEventType+"="+ev.Kind(),
+		envEventType+"="+object,
+		envEventObject+"="+object,
 		envEventAction+"="+ev.Action,
 		envEventID+"="+ev.ID,
 		envEventTime+"="+ev.Time.UTC().Format(time.RFC3339Nano),
@@ -161,7 +170,7 @@ func eventEnv(base []string, ruleName string, ev *informer.Event, engineURL stri
 	}
 	if ev.Type != informer.TypeContainer && ev.Type != informer.TypeEngine {
 		// Another kind (image, network...): its actor, which is no container.
-		env = append(env, envEventObject+"="+ev.Type, envEventActorID+"="+ev.ActorID, envEventActorName+"="+actorName(ev))
+		env = append(env, envEventActorID+"="+ev.ActorID, envEventActorName+"="+actorName(ev))
 	}
 	return append(env, envRule+"="+ruleName)
 }

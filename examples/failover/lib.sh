@@ -13,7 +13,7 @@ docker=${DOCKER:-docker}
 
 if [ -n "${EVENT_ID:-}" ]; then
 	id=$EVENT_ID
-	trigger="$EVENTSD_RULE ($EVENT_TYPE event $EVENT_ID)"
+	trigger="$EVENTSD_RULE ($EVENT_ACTION event $EVENT_ID)"
 else
 	id=
 	trigger="$EVENTSD_RULE (state $STATE_HASH, $STATE_COUNT running)"

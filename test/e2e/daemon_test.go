@@ -199,7 +199,7 @@ func (d *daemon) waitRun(rule string, want map[string]string, timeout time.Durat
 		if time.Now().After(deadline) {
 			var seen []string
 			for _, r := range d.runs(rule) {
-				seen = append(seen, r.Env["EVENT_TYPE"]+"/"+r.Env["FROM_CONTAINER"])
+				seen = append(seen, r.Env["EVENT_TYPE"]+"/"+r.Env["EVENT_ACTION"]+"/"+r.Env["FROM_CONTAINER"])
 			}
 			d.t.Fatalf("no run of %s with %v within %v; runs: %v", rule, want, timeout, seen)
 		}

@@ -30,7 +30,7 @@ var ledgerRules = []string{"record", "flaky", "slow"}
 // recordCmd appends one ledger line, under an exclusive lock of the file,
 // with the time it was written (DONE).
 func recordCmd(status string) string {
-	return `{ flock -x 9; printf '%s %s %s %s %s %s %s %s %s %s ` + status + `\n' "$EVENTSD_RULE" "$EVENT_ID" "$EVENT_TYPE" "${CONTAINER_ID:--}" "$FROM_ENGINE" "$EVENT_SYNTHETIC" "$EVENT_ATTEMPT" "$SOAK_RUN" "$EVENT_TIME" "$(date -u +%Y-%m-%dT%H:%M:%S.%NZ)" >&9; } 9>>"$SOAK_LEDGER"`
+	return `{ flock -x 9; printf '%s %s %s %s %s %s %s %s %s %s ` + status + `\n' "$EVENTSD_RULE" "$EVENT_ID" "$EVENT_ACTION" "${CONTAINER_ID:--}" "$FROM_ENGINE" "$EVENT_SYNTHETIC" "$EVENT_ATTEMPT" "$SOAK_RUN" "$EVENT_TIME" "$(date -u +%Y-%m-%dT%H:%M:%S.%NZ)" >&9; } 9>>"$SOAK_LEDGER"`
 }
 
 // fakePrefix names the fake engines of -fakes: fake0, fake1, ...
