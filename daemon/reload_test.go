@@ -450,17 +450,26 @@ func TestReloadChangingTheEventFiltersRestartsEnginesFromTheirReplayPoint(t *tes
 	}
 }
 
-func TestReloadWithoutAConfigFileIsRefused(t *testing.T) {
+func TestReloadWithoutAConfigFileChangesNothingAndIsNoFailure(t *testing.T) {
 	t.Parallel()
+	reg := prometheus.NewRegistry()
 	f := newFixtureWith(t, func(o *Options) {
 		cfg := *o.Config
 		cfg.File = ""
 		o.Config = &cfg
+		o.Metrics = reg
 	}, "", "a")
-	if _, err := f.d.Reload(); err == nil {
-		t.Fatal("Reload without a config file: no error")
+	inf := f.d.Informer("a")
+	if _, err := f.d.Reload(); !errors.Is(err, ErrNoConfigFile) {
+		t.Fatalf("Reload without a config file = %v, want ErrNoConfigFile", err)
 	}
-	if _, err := f.d.LastReload(); err == nil {
-		t.Error("LastReload after a refused reload: no error")
+	if at, err := f.d.LastReload(); err != nil || !at.IsZero() {
+		t.Errorf("LastReload = %v, %v; want no reload recorded", at, err)
+	}
+	if v, _ := gathered(t, reg, "eventsd_config_reload_success", nil); v != 1 {
+		t.Errorf("eventsd_config_reload_success = %v, want 1", v)
+	}
+	if f.d.Informer("a") != inf {
+		t.Error("the engine was replaced")
 	}
 }
