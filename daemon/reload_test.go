@@ -450,6 +450,45 @@ func TestReloadChangingTheEventFiltersRestartsEnginesFromTheirReplayPoint(t *tes
 	}
 }
 
+func TestReloadAddingARuleOfAnotherKindRestartsEveryEngineAndAnUnchangedFilterRestartsNone(t *testing.T) {
+	t.Parallel()
+	base := reloadCluster("a", "b") + reloadRules("v1", "")
+	r := newReloadFixture(t, base, "a", "b")
+	tests := []struct {
+		name      string
+		src       string
+		restarted bool
+	}{
+		{"an image rule: images are streamed too", reloadCluster("a", "b") + reloadRules("v1", `  - name: pulled
+    object: image
+    type: pull
+    command: "true"
+`), true},
+		{"the same kinds, another command", reloadCluster("a", "b") + reloadRules("v2", `  - name: pulled
+    object: image
+    type: pull
+    command: "false"
+`), false},
+		{"the image rule removed", reloadCluster("a", "b") + reloadRules("v2", ""), true},
+	}
+	for _, tt := range tests {
+		streams := r.calls("a")[1] + r.calls("b")[1]
+		got := r.reload(tt.src)
+		if got.Restarted != tt.restarted {
+			t.Errorf("%s: restarted = %v, want %v", tt.name, got.Restarted, tt.restarted)
+		}
+		r.waitSynced("a")
+		r.waitSynced("b")
+		want := streams
+		if tt.restarted {
+			want += 2
+		}
+		if now := r.calls("a")[1] + r.calls("b")[1]; now != want {
+			t.Errorf("%s: the engines served %d event streams, want %d", tt.name, now-streams, want-streams)
+		}
+	}
+}
+
 func TestReloadWithoutAConfigFileChangesNothingAndIsNoFailure(t *testing.T) {
 	t.Parallel()
 	reg := prometheus.NewRegistry()
