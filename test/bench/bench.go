@@ -191,7 +191,7 @@ func Defaults() *Env {
 		P5Trials:     3,
 		P5Heartbeat:  5 * time.Second,
 		P6Engines:    1000,
-		P6Trials:     5,
+		P6Trials:     20,
 		P6Rate:       10000,
 	}
 }
