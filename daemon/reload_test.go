@@ -512,3 +512,76 @@ func TestReloadWithoutAConfigFileChangesNothingAndIsNoFailure(t *testing.T) {
 		t.Error("the engine was replaced")
 	}
 }
+
+// stateRuns returns the lines the state rule "counted" wrote.
+func (r *reloadFixture) stateRuns() []string {
+	b, _ := os.ReadFile(filepath.Join(r.out, "state-runs"))
+	return slices.DeleteFunc(strings.Split(string(b), "\n"), func(s string) bool { return s == "" })
+}
+
+// waitStateRuns waits until the state rule "counted" ran n times.
+func (r *reloadFixture) waitStateRuns(n int) {
+	r.t.Helper()
+	deadline := time.Now().Add(waitTimeout)
+	for len(r.stateRuns()) < n {
+		if time.Now().After(deadline) {
+			r.t.Fatalf("the state rule ran %d times after %v, want %d: %q", len(r.stateRuns()), waitTimeout, n, r.stateRuns())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestReloadKeepsAnUnchangedStateRuleFromFiringAgainAndRestartsAChangedOne(t *testing.T) {
+	t.Parallel()
+	counted := func(version string) string {
+		return fmt.Sprintf(`  - name: counted
+    status: [running]
+    debounce: 10ms
+    max_delay: 50ms
+    command: echo "%s $(wc -l < "$EVENTSD_STATE_FILE")" >> "$OUT/state-runs"
+`, version)
+	}
+	src := func(event, state string) string {
+		return reloadCluster("a") + reloadRules(event, "") + counted(state)
+	}
+	r := newReloadFixture(t, src("v1", "s1"), "a")
+	r.startAndWait("v1", "a", "c1")
+	r.waitSet("a/c1")
+	r.waitStateRuns(1)
+	before := len(r.stateRuns())
+
+	// The event rule changes, the state rule does not: it does not run again
+	// for the set it last ran for.
+	got := r.reload(src("v2", "s1"))
+	if !slices.Equal(got.StateRules.Unchanged, []string{"running", "counted"}) {
+		t.Errorf("state rules changes = %+v, want both unchanged", got.StateRules)
+	}
+	time.Sleep(300 * time.Millisecond) // 6 times its max_delay
+	if n := len(r.stateRuns()); n != before {
+		t.Errorf("the unchanged state rule ran %d more times after the reload, want 0: %q", n-before, r.stateRuns())
+	}
+
+	// Changed: it starts anew and runs once for the set it finds.
+	got = r.reload(src("v2", "s2"))
+	if !slices.Equal(got.StateRules.Changed, []string{"counted"}) {
+		t.Errorf("state rules changes = %+v, want counted changed", got.StateRules)
+	}
+	r.waitStateRuns(before + 1)
+	time.Sleep(300 * time.Millisecond)
+	runs := r.stateRuns()
+	if len(runs) != before+1 || !strings.HasPrefix(runs[len(runs)-1], "s2 ") {
+		t.Errorf("after the change the state rule ran %q, want one run of s2", runs[before:])
+	}
+
+	// Removed: it runs no more.
+	got = r.reload(reloadCluster("a") + reloadRules("v2", ""))
+	if !slices.Equal(got.StateRules.Removed, []string{"counted"}) {
+		t.Errorf("state rules changes = %+v, want counted removed", got.StateRules)
+	}
+	r.startAndWait("v2", "a", "c2")
+	r.waitSet("a/c1", "a/c2")
+	time.Sleep(300 * time.Millisecond)
+	if n := len(r.stateRuns()); n != before+1 {
+		t.Errorf("the removed state rule ran %d more times", n-before-1)
+	}
+}
