@@ -106,7 +106,10 @@ func TestSIGHUPReloadChangesACommandAddsARuleAndAnEngineAndRemovesOne(t *testing
 `, recordCmd)
 	// Engine b is "old" first, then "new": removed, and added under
 	// another name.
-	d := startDaemon(t, reloadConfig(a.url, map[string]string{"old": engines["b"]}, "v1", doomed), 2, "--watch-config=false")
+	// The default heartbeat (not the tests' 500 ms): a ping slowed by a busy
+	// machine would reconnect engine a for another reason than the reload.
+	d := startDaemon(t, reloadConfig(a.url, map[string]string{"old": engines["b"]}, "v1", doomed), 2, "--watch-config=false",
+		"--heartbeat", "5s", "--heartbeat-timeout", "2s")
 	first := testenv.RunContainer(t, engines["a"], unique("before"), image, "true")
 	d.waitRun("started", map[string]string{"CONTAINER_ID": first, "RELOAD_VERSION": "v1"}, 30*time.Second)
 	d.waitRun("doomed", map[string]string{"CONTAINER_ID": first}, 30*time.Second)
