@@ -91,6 +91,9 @@ func (s *chaos) reloadStorm(ctx context.Context, n int) error {
 		if ctx.Err() != nil {
 			break
 		}
+		// Each reload reaches a running daemon: one killed meanwhile is
+		// waited for (up to 10 s).
+		s.waitLive(ctx, 10*time.Second)
 		src, invalid := stormVariant(base, i)
 		if invalid {
 			s.cfgMu.Lock()
@@ -129,6 +132,17 @@ func (s *chaos) reloadStorm(ctx context.Context, n int) error {
 	}
 	s.log.Printf("reload storm: done")
 	return nil
+}
+
+// waitLive waits until the daemon's current run is in sync with an engine,
+// or timeout.
+func (s *chaos) waitLive(ctx context.Context, timeout time.Duration) {
+	deadline := time.Now().Add(timeout)
+	for (len(s.d.syncedAt()) == 0 || !s.d.running()) && time.Now().Before(deadline) {
+		if !sleepCtx(ctx, 20*time.Millisecond) {
+			return
+		}
+	}
 }
 
 // reloads counts what the storm did and what the daemon logged of it.

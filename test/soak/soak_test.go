@@ -205,8 +205,11 @@ func TestShortChaosSoak(t *testing.T) {
 	if r := rep.Reloads; r == nil {
 		t.Errorf("no reload storm in the report")
 	} else {
-		if r.Written < 100 || r.Applied < 20 || r.Refused < 5 {
-			t.Errorf("reload storm: %d configs written, %d applied, %d refused; want 100, at least 20 and 5", r.Written, r.Applied, r.Refused)
+		// 50 SIGHUPs (a third on an invalid file), each invalid file read by
+		// the watcher too: about 33 applied and 30 refused when no daemon kill
+		// falls in the storm.
+		if r.Written < 100 || r.Applied < 20 || r.Refused < 10 {
+			t.Errorf("reload storm: %d configs written, %d applied, %d refused; want 100, at least 20 and 10", r.Written, r.Applied, r.Refused)
 		}
 		t.Logf("reload storm: %d configs written (%d invalid), %d SIGHUPs; the daemon applied %d, refused %d",
 			r.Written, r.Invalid, r.SIGHUPs, r.Applied, r.Refused)
