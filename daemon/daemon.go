@@ -127,8 +127,11 @@ func (d *Daemon) newEngine(e config.Engine, cp *informer.Checkpoint) (*engine, e
 		MaxBackoff:       d.opts.MaxBackoff,
 		Actions:          actions,
 		Objects:          objects,
-		Checkpoints:      d.state.enabled(),
-		Resume:           cp,
+		// Always kept, state file or not: a reload that restarts the
+		// engine (its event filter changed) resumes the new informer from
+		// the old one's replay point (ReplaceEngine).
+		Checkpoints: true,
+		Resume:      cp,
 	})
 	return &engine{inf: inf, url: e.URL, spec: e}, nil
 }
@@ -210,11 +213,10 @@ func (d *Daemon) RemoveEngine(name string) error {
 
 // ReplaceEngine replaces the engine of e's name with e (a new URL, TLS
 // files...): the old informer stops and is waited for, then the new one
-// starts. At the same URL, with a state directory (informers then keep
-// checkpoints), it resumes where the old one stopped: its cache and replay
-// point, so that nothing is missed or handed on twice. Without one, or at
-// another URL (another engine), its first list is the baseline, as at
-// start-up.
+// starts. At the same URL it resumes where the old one stopped (informers
+// always keep checkpoints, state directory or not): its cache and replay
+// point, so that nothing is missed or handed on twice. At another URL
+// (another engine), its first list is the baseline, as at start-up.
 func (d *Daemon) ReplaceEngine(e config.Engine) error {
 	d.ctrl.AddEngine(e)
 	resumed := false

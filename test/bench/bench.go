@@ -1,5 +1,5 @@
 // Package bench measures docker-eventsd: dispatch latency (P1), ingest (P2),
-// handler throughput (P3), scale (P4) and recovery (P5), each against a
+// handler throughput (P3), scale (P4), recovery (P5) and hot reload (P6), each against a
 // baseline measured in the same run. Its command, test/bench/cmd/bench,
 // parses the flags and calls Run; hack/bench.sh runs that command with the
 // real binaries and a real engine; docs/BENCHMARKS.md has the method and
@@ -66,6 +66,10 @@ type Env struct {
 
 	P5Trials    int
 	P5Heartbeat time.Duration
+
+	// P6: hot reload (p6.go).
+	P6Engines, P6Trials int
+	P6Rate              float64
 }
 
 // SummaryRow is one line of the summary table.
@@ -186,6 +190,9 @@ func Defaults() *Env {
 		P4Containers: 100,
 		P5Trials:     3,
 		P5Heartbeat:  5 * time.Second,
+		P6Engines:    1000,
+		P6Trials:     20,
+		P6Rate:       10000,
 	}
 }
 
@@ -197,6 +204,7 @@ func (env *Env) Quick() {
 	env.P3Duration, env.P3Rate = 500*time.Millisecond, 500
 	env.P4Engines, env.P4Containers = 20, 10
 	env.P5Trials, env.P5Heartbeat = 1, 300*time.Millisecond
+	env.P6Engines, env.P6Trials, env.P6Rate = 20, 2, 500
 	env.Settle = 100 * time.Millisecond
 }
 
@@ -217,7 +225,7 @@ func Run(ctx context.Context, env *Env, which []string) ([]SummaryRow, error) {
 	}()
 	fmt.Fprintf(env.Out, "### Run of %s\n\n%s\n", time.Now().UTC().Format("2006-01-02 15:04 MST"), machine(env))
 	benches := map[string]func(context.Context, *Env) ([]SummaryRow, error){
-		"p1": benchP1, "p2": benchP2, "p3": benchP3, "p4": benchP4, "p5": benchP5,
+		"p1": benchP1, "p2": benchP2, "p3": benchP3, "p4": benchP4, "p5": benchP5, "p6": benchP6,
 	}
 	var rows []SummaryRow
 	var errs []error
@@ -225,7 +233,7 @@ func Run(ctx context.Context, env *Env, which []string) ([]SummaryRow, error) {
 		w = strings.ToLower(strings.TrimSpace(w))
 		f := benches[w]
 		if f == nil {
-			return rows, fmt.Errorf("unknown benchmark %q (p1..p5)", w)
+			return rows, fmt.Errorf("unknown benchmark %q (p1..p6)", w)
 		}
 		if ctx.Err() != nil {
 			break

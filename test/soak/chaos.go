@@ -151,6 +151,10 @@ type chaos struct {
 	faults      []proxyFault
 	quiesceMiss int // quiescent moments that timed out with transitions undelivered
 
+	// cfgMu is held while the reload storm leaves an invalid config in
+	// place (reload.go): a daemon run does not start then.
+	cfgMu sync.Mutex
+
 	fakes     *fakeengine.Server // -fakes, or nil
 	fakeNames []string
 	fakeStats *fakeengine.Stats // when the load stopped
@@ -245,6 +249,7 @@ type chaosReport struct {
 	EngineDown  int                    `json:"engineDownEvents"`
 	EngineUp    int                    `json:"engineUpEvents"`
 	Fakes       *fakeReport            `json:"fakes,omitempty"`
+	Reloads     *reloadReport          `json:"reloads,omitempty"`
 	DaemonRuns  []*daemonRun           `json:"daemonRuns"`
 	EngineKills []engineKill           `json:"engineKills"`
 	ProxyFaults []proxyFault           `json:"proxyFaults"`
@@ -365,6 +370,15 @@ func runChaos(ctx context.Context, o *Options, logger *log.Logger) (bool, error)
 		go func() {
 			defer wg.Done()
 			s.faulter(cctx)
+		}()
+	}
+	if o.ReloadStorm > 0 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.reloadStorm(cctx, o.ReloadStorm); err != nil {
+				fail(err)
+			}
 		}()
 	}
 	if o.DaemonKillEvery > 0 {
@@ -833,7 +847,10 @@ func (s *chaos) daemonKiller(ctx context.Context) error {
 			s.gate.Unlock()
 		}
 		time.Sleep(s.between(500*time.Millisecond, 5*time.Second))
-		if err := s.startDaemon(); err != nil {
+		s.cfgMu.Lock()
+		err := s.startDaemon()
+		s.cfgMu.Unlock()
+		if err != nil {
 			return err
 		}
 	}
@@ -910,6 +927,9 @@ func (s *chaos) report() *chaosReport {
 			Emitted: st.Emitted, Queued: st.Queued, Written: st.Written, Dropped: st.Dropped,
 			Streams: st.Streams, MaxBacklog: st.MaxBacklog}
 	}
+	if s.opts.ReloadStorm > 0 {
+		rep.Reloads = s.reloads()
+	}
 	for _, r := range recs {
 		if r.Rule == "engines" && r.OK && strings.HasPrefix(r.Engine, fakePrefix) {
 			if rep.Fakes != nil && r.Type == "engine_down" {
@@ -966,6 +986,10 @@ func (s *chaos) printReport(rep *chaosReport) {
 	if f := rep.Fakes; f != nil {
 		s.log.Printf("fakes  %d engines at %g/s: emitted %d, queued %d, written %d, dropped %d (100 ms rule), max backlog %d, streams %d, engine_down %d",
 			f.Engines, f.Rate, f.Emitted, f.Queued, f.Written, f.Dropped, f.MaxBacklog, f.Streams, f.EngineDown)
+	}
+	if r := rep.Reloads; r != nil {
+		s.log.Printf("reloads: %d configs written (%d invalid), %d SIGHUPs; the daemon applied %d, refused %d",
+			r.Written, r.Invalid, r.SIGHUPs, r.Applied, r.Refused)
 	}
 	if len(rep.LogErrors) > 0 {
 		s.log.Printf("daemon error logs: %v", rep.LogErrors)

@@ -46,7 +46,7 @@ func main() {
 func parseArgs(args []string) (*bench.Env, []string, string, error) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	env := bench.Defaults()
-	run := fs.String("run", "p1,p2,p3,p4,p5", "benchmarks to run")
+	run := fs.String("run", "p1,p2,p3,p4,p5,p6", "benchmarks to run")
 	quick := fs.Bool("quick", false, "tiny sizes: checks the harness in seconds, says nothing about speed")
 	outJSON := fs.String("json", "", "write the summary rows as JSON to this file")
 	rates := fs.String("p2-rates", formatRates(env.P2Rates), "P2: event rates to try, ascending (events/s emitted by all engines)")
@@ -69,6 +69,9 @@ func parseArgs(args []string) (*bench.Env, []string, string, error) {
 	fs.Float64Var(&env.P3Rate, "p3-rate", 0, "P3: events per second offered, more than the handlers can take (0: 1.25 times the raw sh -c rate measured first)")
 	fs.IntVar(&env.P4Engines, "p4-engines", env.P4Engines, "P4: fake engines")
 	fs.IntVar(&env.P4Containers, "p4-containers", env.P4Containers, "P4: containers per engine")
+	fs.IntVar(&env.P6Engines, "p6-engines", env.P6Engines, "P6: fake engines of the reloaded config")
+	fs.IntVar(&env.P6Trials, "p6-trials", env.P6Trials, "P6: reloads that change an engine and a rule (each after a baseline reload)")
+	fs.Float64Var(&env.P6Rate, "p6-rate", env.P6Rate, "P6: events/s emitted by all engines together during the reloads")
 	procEnv := fs.String("daemon-env", "", "P2, P4: extra environment of the daemon binary, comma-separated (GOMEMLIMIT=150MiB,GOGC=50)")
 	fs.StringVar(&env.LogMode, "log-mode", "", "P2, P4 in process, what-if: \"buffered\" logs through a buffer, not one write per line")
 	fs.IntVar(&env.Verbosity, "verbosity", 0, "P2, P4: -v of the daemon (what-if: 1 logs every uncaught event, as before 2026-11-27)")
