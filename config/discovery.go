@@ -339,4 +339,3 @@ func (p *parser) isEmptyCluster(n *yaml.Node) bool {
 	v := p.value(n)
 	return v == nil || v.Kind == yaml.MappingNode && len(v.Content) == 0
 }
-
