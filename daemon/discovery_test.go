@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -125,4 +126,26 @@ func TestSourceKeysNameKindsListedTwiceByPlace(t *testing.T) {
 	if sourceKind("etcd#3") != "etcd" || sourceKind("dns") != "dns" {
 		t.Error("sourceKind")
 	}
+}
+
+func TestReloadOfClusterGivesEngineAddedAndRemovedFromConfig(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	file := filepath.Join(dir, "engines.yml")
+	writeReplace(t, file, "")
+	parse := func(cluster string) *config.Config {
+		t.Helper()
+		cfg, err := config.Parse(filepath.Join(dir, "events.yml"), []byte(strings.Replace(fmt.Sprintf(discoveryConfig, url("a"), file), "  a: "+url("a")+"\n", cluster, 1)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg
+	}
+	f := newFixtureWith(t, func(o *Options) { o.Config = parse("  a: " + url("a") + "\n") }, "", "a")
+	f.fake("b")
+	if _, err := f.d.ApplyConfig(parse("  b: " + url("b") + "\n")); err != nil {
+		t.Fatal(err)
+	}
+	f.waitEvent("engine_added b config " + url("b"))
+	f.waitEvent("engine_removed a config " + url("a"))
 }

@@ -2,9 +2,12 @@ package discovery
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr/testr"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
@@ -84,4 +87,28 @@ func TestEtcdKilledAndRestartedRemovesNothingAndResumesTheWatch(t *testing.T) {
 func TestEtcdSourceWithoutAServerPushesNothingAndKeepsTrying(t *testing.T) {
 	s := run(t, &Etcd{Config: config.EtcdDiscovery{Endpoints: []string{"http://127.0.0.1:24399"}, Prefix: "/x/"}, opts: fast})
 	s.quiet(1500 * time.Millisecond)
+}
+
+func TestEtcdWatchFromACompactedRevisionAsksForAList(t *testing.T) {
+	ep := service(t, "ETCD")
+	cli := etcdClient(t, ep)
+	prefix := freshPrefix(t, cli)
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	first, err := cli.Put(ctx, prefix+"a", "tcp://127.0.0.1:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	last, err := cli.Put(ctx, prefix+"b", "tcp://127.0.0.1:2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.Compact(ctx, last.Header.Revision); err != nil {
+		t.Fatal(err)
+	}
+	s := &Etcd{Config: config.EtcdDiscovery{Endpoints: []string{ep}, Prefix: prefix}, opts: fast}
+	_, err = s.watch(ctx, testr.New(t), cli, map[string][]byte{}, first.Header.Revision-1, func([]config.Engine) {}, func() {})
+	if !errors.Is(err, rpctypes.ErrCompacted) {
+		t.Fatalf("watch from a compacted revision: %v, want ErrCompacted (a list)", err)
+	}
 }
