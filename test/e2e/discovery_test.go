@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
+	"github.com/samalba/docker-eventsd/internal/faultproxy"
 	"github.com/samalba/docker-eventsd/internal/testenv"
 )
 
@@ -87,7 +89,10 @@ func TestEtcdKeyMakesTheDaemonFollowAnEngineAndItsDeletionRemovesIt(t *testing.T
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	prefix := "/eventsd-e2e/" + unique("etcd") + "/"
-	d := startDaemon(t, discoveryConfig(engines["a"], fmt.Sprintf("etcd: {endpoints: [%s], prefix: %s}", ep, prefix)), 1)
+	// The daemon reaches etcd through a proxy: cut, it is a partition
+	// during which the keys change.
+	p := faultproxy.New(t, strings.TrimPrefix(ep, "http://"))
+	d := startDaemon(t, discoveryConfig(engines["a"], fmt.Sprintf("etcd: {endpoints: [http://%s], prefix: %s}", p.Addr(), prefix)), 1)
 
 	if _, err := cli.Put(ctx, prefix+"b", engines["b"]); err != nil {
 		t.Fatal(err)
@@ -99,10 +104,23 @@ func TestEtcdKeyMakesTheDaemonFollowAnEngineAndItsDeletionRemovesIt(t *testing.T
 		t.Fatal(err)
 	}
 	followed(t, d, "b2", engines["b"], "etcd")
+
+	// Partitioned from etcd: b is deleted and c put meanwhile; nothing is
+	// removed until etcd is reached again, then both changes apply.
+	p.Set(faultproxy.Refuse)
 	if _, err := cli.Delete(ctx, prefix+"b"); err != nil {
 		t.Fatal(err)
 	}
-	d.waitRun("rec", map[string]string{"EVENT_TYPE": "engine_removed", "FROM_ENGINE": "b", "EVENT_SOURCE": "etcd", "FROM_ENGINE_URL": engines["b"]}, 30*time.Second)
+	if _, err := cli.Put(ctx, prefix+"c", engines["a"]); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * time.Second)
+	if n := d.countRuns("rec", map[string]string{"EVENT_TYPE": "engine_removed"}); n != 0 {
+		t.Fatalf("%d engine_removed while etcd could not be reached", n)
+	}
+	p.Set(faultproxy.Pass)
+	d.waitRun("rec", map[string]string{"EVENT_TYPE": "engine_removed", "FROM_ENGINE": "b", "EVENT_SOURCE": "etcd", "FROM_ENGINE_URL": engines["b"]}, 60*time.Second)
+	followed(t, d, "c", engines["a"], "etcd")
 }
 
 func TestRedisHashFieldMakesTheDaemonFollowAnEngineAndSurvivesARedisRestart(t *testing.T) {
@@ -117,16 +135,26 @@ func TestRedisHashFieldMakesTheDaemonFollowAnEngineAndSurvivesARedisRestart(t *t
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	key := unique("eventsd-e2e")
-	d := startDaemon(t, discoveryConfig(engines["a"], fmt.Sprintf("redis: {url: %q, key: %s}", addr, key)), 1)
+	p := faultproxy.New(t, opt.Addr)
+	viaProxy := strings.Replace(addr, opt.Addr, p.Addr(), 1)
+	d := startDaemon(t, discoveryConfig(engines["a"], fmt.Sprintf("redis: {url: %q, key: %s}", viaProxy, key)), 1)
 	if err := cli.HSet(ctx, key, "b", engines["b"]).Err(); err != nil {
 		t.Fatal(err)
 	}
 	followed(t, d, "b", engines["b"], "redis")
 	outage(t, d, "redis.sh", "b", engines["b"])
+
+	// Partitioned from Redis: b is deleted meanwhile; applied once back.
+	p.Set(faultproxy.Refuse)
 	if err := cli.HDel(ctx, key, "b").Err(); err != nil {
 		t.Fatal(err)
 	}
-	d.waitRun("rec", map[string]string{"EVENT_TYPE": "engine_removed", "FROM_ENGINE": "b", "EVENT_SOURCE": "redis"}, 30*time.Second)
+	time.Sleep(2 * time.Second)
+	if n := d.countRuns("rec", map[string]string{"EVENT_TYPE": "engine_removed"}); n != 0 {
+		t.Fatalf("%d engine_removed while Redis could not be reached", n)
+	}
+	p.Set(faultproxy.Pass)
+	d.waitRun("rec", map[string]string{"EVENT_TYPE": "engine_removed", "FROM_ENGINE": "b", "EVENT_SOURCE": "redis"}, 60*time.Second)
 }
 
 func TestDNSSRVTargetIsFollowedAndSurvivesAResolverOutage(t *testing.T) {
