@@ -26,6 +26,7 @@ case $BASE in /tmp/?* | /var/tmp/?*) ;; *)
 	;;
 esac
 PORT=24330
+DNSMASQ=$(command -v dnsmasq || echo /usr/sbin/dnsmasq)
 log() { printf 'dnsmasq: %s\n' "$*" >&2; }
 
 pid() { [[ -f $BASE/pid ]] && cat "$BASE/pid"; }
@@ -36,7 +37,7 @@ start() {
 	touch "$BASE/records.conf"
 	chmod 0755 "$BASE"
 	chmod 0644 "$BASE/records.conf"
-	setsid dnsmasq --keep-in-foreground --port="$PORT" --listen-address=127.0.0.1 \
+	setsid "$DNSMASQ" --keep-in-foreground --port="$PORT" --listen-address=127.0.0.1 \
 		--bind-interfaces --no-resolv --no-hosts --no-poll --conf-file="$BASE/records.conf" \
 		--user=root --pid-file= --local-ttl=0 --log-facility="$BASE/log" \
 		</dev/null >>"$BASE/log" 2>&1 &

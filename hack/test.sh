@@ -48,7 +48,7 @@ packages=(
 	etcd:etcd-server
 	etcdctl:etcd-client
 	redis-server:redis-server
-	dnsmasq:dnsmasq
+	/usr/sbin/dnsmasq:dnsmasq
 )
 need=()
 for p in "${packages[@]}"; do
