@@ -33,7 +33,8 @@ section() { printf '\n=== %s\n' "$*"; }
 # docker.io and busybox-static for the engines, podman (with runc) for the
 # Podman engine, nginx-light for the examples/loadbalancer test, ssh and sshd
 # for ssh:// engines, gcc for go test -race (cgo), prometheus (prometheus and
-# promtool) for the examples/monitoring tests.
+# promtool) for the examples/monitoring tests, etcd-server, etcd-client,
+# redis-server and dnsmasq for the discovery sources' tests.
 section "packages"
 packages=(
 	dockerd:docker.io
