@@ -2,7 +2,9 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -68,6 +70,22 @@ func DiscoveryEtcd(ctx context.Context, endpoint string, engines int) (Discovery
 		return err
 	})
 	return res, err
+}
+
+// benchD1 is DiscoveryEtcd as a row of the bench's summary (-run d1), on
+// the etcd of EVENTSD_TEST_ETCD (hack/etcd.sh up).
+func benchD1(ctx context.Context, env *Env) ([]SummaryRow, error) {
+	ep := os.Getenv("EVENTSD_TEST_ETCD")
+	if ep == "" {
+		return nil, errors.New("EVENTSD_TEST_ETCD is not set: hack/etcd.sh up, then . /tmp/eventsd-etcd/env")
+	}
+	r, err := DiscoveryEtcd(ctx, ep, 100)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(env.Out, "#### D1 — 100 engines put in etcd at once\n\n| | put → all in sync |\n|---|---|\n| etcd source | %s |\n| baseline: static cluster:, Run → all in sync | %s |\n\n", ms(r.Etcd), ms(r.Static))
+	return []SummaryRow{{ID: "D1", Metric: "100 engines put in etcd → all in sync", Measured: ms(r.Etcd), Baseline: ms(r.Static),
+		Ratio: float64(r.Etcd) / float64(max(r.Static, 1)), Target: "≤ 1 s", Met: verdict(r.Etcd <= time.Second, "")}}, nil
 }
 
 // timeToSync runs a daemon on the config src and returns the time until
