@@ -10,7 +10,8 @@
 #   hack/etcd.sh start   start it again on the same data, wait until it answers
 #   hack/etcd.sh env     print the env file: EVENTSD_TEST_ETCD=http://127.0.0.1:24310
 #
-# Environment: EVENTSD_ETCD_DIR (default /tmp/eventsd-etcd).
+# Environment: EVENTSD_ETCD_DIR (default /tmp/eventsd-etcd). (discovery/etcd_tls_test.go
+# starts a TLS etcd of its own on 24312-24313.)
 set -Eeuo pipefail
 
 BASE=${EVENTSD_ETCD_DIR:-/tmp/eventsd-etcd}
