@@ -149,3 +149,41 @@ func TestReloadOfClusterGivesEngineAddedAndRemovedFromConfig(t *testing.T) {
 	f.waitEvent("engine_added b config " + url("b"))
 	f.waitEvent("engine_removed a config " + url("a"))
 }
+
+func TestReloadThatDropsASourceRemovesItsEnginesAndOneThatKeepsItKeepsThem(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	file := filepath.Join(dir, "engines.yml")
+	writeReplace(t, file, "")
+	src := fmt.Sprintf(discoveryConfig, url("a"), file)
+	parse := func(s string) *config.Config {
+		t.Helper()
+		cfg, err := config.Parse(filepath.Join(dir, "events.yml"), []byte(s))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg
+	}
+	f := newFixtureWith(t, func(o *Options) { o.Config = parse(src) }, "", "a")
+	f.fake("d")
+	writeReplace(t, file, "d: "+url("d")+"\n")
+	f.waitEvent("engine_added d file " + url("d"))
+	f.waitSynced("d")
+	d := f.d.Informer("d")
+
+	// The same source again, a state rule changed: d keeps its informer.
+	if _, err := f.d.ApplyConfig(parse(strings.Replace(src, "debounce: 10ms", "debounce: 20ms", 1))); err != nil {
+		t.Fatal(err)
+	}
+	if f.d.Informer("d") != d {
+		t.Fatal("a reload that kept the source restarted its engine")
+	}
+	// No discovery: any more: d goes.
+	if _, err := f.d.ApplyConfig(parse(strings.Replace(src, "discovery:\n  - file: "+file+"\n", "", 1))); err != nil {
+		t.Fatal(err)
+	}
+	f.waitEvent("engine_removed d file " + url("d"))
+	if f.d.Informer("d") != nil {
+		t.Error("d still registered")
+	}
+}
