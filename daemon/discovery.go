@@ -148,7 +148,10 @@ func (d *Daemon) discoveryOptions() discovery.Options {
 
 // setSourceOrder makes keys the discovery sets, in this order of
 // precedence: the sets of keys already known stay, the others start empty,
-// those of keys no longer listed are dropped. Called with reload.mu held.
+// those of keys no longer listed are dropped (a set SetSourceEngines gave
+// under a key of no entry too: the list is the order of precedence, which
+// SetSourceEngines alone would make the order of first pushes). Called with
+// reload.mu held.
 func (d *Daemon) setSourceOrder(keys []string) {
 	old := d.reload.sources
 	d.reload.sources = make(map[string][]config.Engine, len(keys))
