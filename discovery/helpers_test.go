@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -21,14 +22,32 @@ import (
 const waitTimeout = 15 * time.Second
 
 // service returns the address of a real service hack/test.sh started
-// (EVENTSD_TEST_<NAME>), or skips the test outside hack/test.sh.
+// (EVENTSD_TEST_<NAME>), or skips the test outside hack/test.sh. The test
+// holds the service alone until it ends (lockService): tests kill it, and
+// change its settings and records, and go test runs packages at once.
 func service(t *testing.T, name string) string {
 	t.Helper()
 	v := os.Getenv("EVENTSD_TEST_" + name)
 	if v == "" {
 		t.Skipf("EVENTSD_TEST_%s is not set: run the test with hack/test.sh", name)
 	}
+	lockService(t, name)
 	return v
+}
+
+// lockService takes /tmp/eventsd-service-<name>.lock (flock, exclusive)
+// until the test ends; test/e2e's discovery tests take the same lock.
+func lockService(t *testing.T, name string) {
+	t.Helper()
+	f, err := os.OpenFile(filepath.Join(os.TempDir(), "eventsd-service-"+strings.ToLower(name)+".lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
 }
 
 // hack runs hack/<script> with args (kill, start of a service).

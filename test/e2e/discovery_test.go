@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -27,6 +28,17 @@ func discoveryService(t *testing.T, name string) string {
 	if v == "" {
 		t.Skipf("EVENTSD_TEST_%s is not set: run the test with hack/test.sh", name)
 	}
+	// The test holds the service alone until it ends: it kills it, and
+	// discovery/'s tests, run at the same time by go test, use it too.
+	f, err := os.OpenFile(filepath.Join(os.TempDir(), "eventsd-service-"+strings.ToLower(name)+".lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
 	return v
 }
 
