@@ -30,7 +30,7 @@ func HealthStatuses() []string {
 
 // validTypes returns every type a rule may name, for hints and suggestions.
 func validTypes() []string {
-	types := []string{TypeAll, TypeEngineDown, TypeEngineUp}
+	types := []string{TypeAll, TypeEngineDown, TypeEngineUp, TypeEngineAdded, TypeEngineRemoved}
 	types = append(types, ContainerActions()...)
 	for _, s := range HealthStatuses() {
 		types = append(types, "health_status:"+s)
@@ -60,7 +60,7 @@ func normalizeType(item string) (string, error) {
 		}
 		return base + ":" + status, nil
 	}
-	if t == TypeAll || t == TypeEngineDown || t == TypeEngineUp || slices.Contains(ContainerActions(), t) {
+	if t == TypeAll || isEngineType(t) || slices.Contains(ContainerActions(), t) {
 		return t, nil
 	}
 	return "", fmt.Errorf("unknown type %q%s; valid types: %s",
@@ -71,7 +71,7 @@ func normalizeType(item string) (string, error) {
 // tcp_disconnect), engine_up, create, ..., health_status[:healthy|...], ...".
 func typesHint() string {
 	var b strings.Builder
-	b.WriteString("*, engine_down (or tcp_disconnect), engine_up")
+	b.WriteString("*, engine_down (or tcp_disconnect), engine_up, engine_added, engine_removed")
 	for _, a := range ContainerActions() {
 		b.WriteString(", ")
 		b.WriteString(a)
@@ -84,5 +84,5 @@ func typesHint() string {
 
 // isEngineType reports whether t is one of the daemon-made engine types.
 func isEngineType(t string) bool {
-	return t == TypeEngineDown || t == TypeEngineUp
+	return t == TypeEngineDown || t == TypeEngineUp || t == TypeEngineAdded || t == TypeEngineRemoved
 }

@@ -158,7 +158,7 @@ func (p *parser) config(doc *yaml.Node) *Config {
 	if !ok {
 		return cfg
 	}
-	var clusterKey, clusterVal, eventsVal, stateVal *yaml.Node
+	var clusterKey, clusterVal, eventsVal, stateVal, discoveryVal *yaml.Node
 	for _, kv := range pairs {
 		switch kv.name {
 		case "cluster":
@@ -167,11 +167,13 @@ func (p *parser) config(doc *yaml.Node) *Config {
 			eventsVal = kv.val
 		case "state":
 			stateVal = kv.val
+		case "discovery":
+			discoveryVal = kv.val
 		default:
 			if strings.HasPrefix(kv.name, extensionPrefix) {
 				continue // free for YAML anchors, as in Compose files
 			}
-			p.unknownField(kv, "", []string{"cluster", "events", "state", extensionPrefix + "..."})
+			p.unknownField(kv, "", []string{"cluster", "discovery", "events", "state", extensionPrefix + "..."})
 		}
 	}
 	if clusterKey == nil {
@@ -179,7 +181,12 @@ func (p *parser) config(doc *yaml.Node) *Config {
 	}
 	// The cluster goes first, whatever the file order: rules refer to it.
 	var names []string
-	cfg.Engines, names = p.cluster(clusterKey, clusterVal)
+	// With discovery:, cluster: may be left out or empty (discovery.go).
+	p.openCluster = p.hasDiscovery(discoveryVal)
+	cfg.Discovery = p.discovery(discoveryVal)
+	if !p.openCluster || !p.isEmptyCluster(clusterVal) {
+		cfg.Engines, names = p.cluster(clusterKey, clusterVal)
+	}
 	cfg.Rules = p.rules(eventsVal, names)
 	cfg.StateRules = p.stateRules(stateVal, names)
 	return cfg

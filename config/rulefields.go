@@ -105,8 +105,8 @@ func (p *parser) fromEngine(n *yaml.Node, field string, engines []string) string
 		p.errorf(v, field, "invalid glob %q: %v", s, err)
 		return s
 	}
-	if len(engines) == 0 {
-		return s // cluster: is broken, which is reported already.
+	if len(engines) == 0 || p.openCluster {
+		return s // cluster: is broken (reported already), or discovery adds engines.
 	}
 	if lit, ok := isLiteralGlob(s); ok {
 		if !slices.Contains(engines, lit) {

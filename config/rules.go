@@ -93,7 +93,7 @@ func (p *parser) checkFilters(r *Rule, nodes ruleNodes, field string) {
 			{nodes.selector.labels, "labels", len(r.Labels) > 0},
 		} {
 			if f.set {
-				p.errorf(f.key, field+"."+f.name, "never matches: engine_down and engine_up events have no container")
+				p.errorf(f.key, field+"."+f.name, "never matches: engine_down and engine_up events have no container (nor have engine_added and engine_removed)")
 			}
 		}
 	}

@@ -15,6 +15,11 @@ const (
 const (
 	TypeEngineDown = "engine_down"
 	TypeEngineUp   = "engine_up"
+	// TypeEngineAdded and TypeEngineRemoved are made by the daemon when an
+	// engine joins or leaves the running set (a discovery source, or a
+	// reload of cluster:).
+	TypeEngineAdded   = "engine_added"
+	TypeEngineRemoved = "engine_removed"
 	// TypeAll matches every event.
 	TypeAll = "*"
 )
@@ -29,6 +34,9 @@ type Config struct {
 	Rules []Rule
 	// StateRules are the rules of state:, in the order the file lists them.
 	StateRules []StateRule
+	// Discovery are the sources of discovery:, in the order the file lists
+	// them: engines added to Engines while the daemon runs.
+	Discovery []Discovery
 }
 
 // Engine is one named Docker engine of the cluster.

@@ -33,9 +33,12 @@ const (
 	envEventObject       = "EVENT_OBJECT"
 	envEventActorID      = "EVENT_ACTOR_ID"
 	envEventActorName    = "EVENT_ACTOR_NAME"
+	// envEventSource is the source of an engine_added or engine_removed
+	// (config, file, etcd, redis, dns): the event's "source" attribute.
+	envEventSource = "EVENT_SOURCE"
 
 	// envPerEvent is the number of variables eventEnv appends at most.
-	envPerEvent = 16
+	envPerEvent = 17
 )
 
 // reservedEnv returns the set of names the daemon sets: the per-event
@@ -47,6 +50,7 @@ func reservedEnv(engines []config.Engine) map[string]bool {
 		envEventAttempt: true, envEventSynthetic: true,
 		envContainerID: true, envContainerImage: true, envContainerExitCode: true,
 		envRule: true, envEventObject: true, envEventActorID: true, envEventActorName: true,
+		envEventSource: true,
 	}
 	for _, e := range engines {
 		r[engineVar(e.Name)] = true
@@ -167,6 +171,9 @@ func eventEnv(base []string, ruleName string, ev *informer.Event, engineURL stri
 		if code, ok := exitCode(ev); ok {
 			env = append(env, envContainerExitCode+"="+strconv.Itoa(code))
 		}
+	}
+	if ev.Type == informer.TypeEngine && (ev.Action == informer.ActionEngineAdded || ev.Action == informer.ActionEngineRemoved) {
+		env = append(env, envEventSource+"="+ev.Attributes["source"])
 	}
 	if ev.Type != informer.TypeContainer && ev.Type != informer.TypeEngine {
 		// Another kind (image, network...): its actor, which is no container.

@@ -122,6 +122,8 @@ func compileMatcher(r *config.Rule) matcher {
 			m.engineActions = append(m.engineActions, informer.ActionEngineDown)
 		case config.TypeEngineUp:
 			m.engineActions = append(m.engineActions, informer.ActionEngineUp)
+		case config.TypeEngineAdded, config.TypeEngineRemoved:
+			m.engineActions = append(m.engineActions, t)
 		default:
 			kind, status, _ := strings.Cut(t, ":")
 			m.kinds = append(m.kinds, kindMatcher{kind: strings.TrimSpace(kind), status: strings.TrimSpace(status)})

@@ -35,6 +35,8 @@ type Daemon struct {
 	state   *durable
 	// reload is the state of hot reload (reload.go).
 	reload reloadState
+	// disc is the state of the discovery sources (discovery.go).
+	disc discoveryState
 
 	// obs is the daemon's view of itself: meters, metrics, watchdog
 	// (observe.go); created is when New built it.
@@ -91,6 +93,7 @@ func New(opts Options) (*Daemon, error) {
 		return nil, err
 	}
 	d.reload.static = slices.Clone(cfg.Engines)
+	d.disc.origin = d.engineOrigins(cfg.Engines)
 	if cfg.File != "" {
 		if data, err := os.ReadFile(cfg.File); err == nil {
 			sum := sha256.Sum256(data)
@@ -153,6 +156,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 	go d.obs.watchdog.Run(ctx)
 	d.state.start(ctx, d.engines.sources, d.opts.CheckpointInterval)
 	d.engines.start(ctx)
+	d.runDiscovery(ctx)
+	defer d.stopDiscovery()
 	// The controller stops taking events only once the engines stopped
 	// handing them on: an event an informer handed on is then never ignored,
 	// and a checkpoint never covers an event whose deliveries were not
@@ -161,6 +166,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	defer stopCtrl()
 	go func() {
 		<-ctx.Done()
+		d.stopDiscovery()
 		d.engines.stop()
 		stopCtrl()
 	}()

@@ -154,6 +154,7 @@ func (d *Daemon) ApplyConfig(cfg *config.Config) (Reloaded, error) {
 	d.actions, d.objects = next, nextObjects
 	d.reload.actionsMu.Unlock()
 	d.reload.static = slices.Clone(cfg.Engines)
+	d.setDiscovery(cfg.Discovery)
 	var err error
 	r.Engines, err = d.applyEngines(r.Restarted)
 	d.reload.at, d.reload.err = time.Now(), err
@@ -234,6 +235,7 @@ func (d *Daemon) wantedEngines() []config.Engine {
 func (d *Daemon) applyEngines(restartAll bool) (EngineChanges, error) {
 	want := d.wantedEngines()
 	ch, err := d.SyncEngines(want)
+	d.emitEngineChanges(want, ch)
 	if !restartAll {
 		return ch, err
 	}

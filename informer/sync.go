@@ -305,7 +305,7 @@ func ActionsFor(types []string) []string {
 		switch kind {
 		case "*":
 			return nil
-		case ActionEngineDown, ActionEngineUp, "":
+		case ActionEngineDown, ActionEngineUp, ActionEngineAdded, ActionEngineRemoved, "":
 			continue
 		}
 		if !seen[kind] {

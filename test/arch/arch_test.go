@@ -24,7 +24,8 @@ const module = "github.com/samalba/docker-eventsd"
 var allowed = map[string][]string{
 	"cmd/docker-eventsd":        {"config", "daemon", "endpoint", "metrics"},
 	"endpoint":                  {"daemon"},
-	"daemon":                    {"checkpoint", "config", "controller", "health", "informer", "metrics", "reconcile"},
+	"daemon":                    {"checkpoint", "config", "controller", "discovery", "health", "informer", "metrics", "reconcile"},
+	"discovery":                 {"config"},
 	"controller":                {"config", "health", "informer", "metrics", "reconcile"},
 	"health":                    {},
 	"metrics":                   {},

@@ -226,6 +226,7 @@ func Run(ctx context.Context, env *Env, which []string) ([]SummaryRow, error) {
 	fmt.Fprintf(env.Out, "### Run of %s\n\n%s\n", time.Now().UTC().Format("2006-01-02 15:04 MST"), machine(env))
 	benches := map[string]func(context.Context, *Env) ([]SummaryRow, error){
 		"p1": benchP1, "p2": benchP2, "p3": benchP3, "p4": benchP4, "p5": benchP5, "p6": benchP6,
+		"d1": benchD1, // opt-in (-run d1): needs EVENTSD_TEST_ETCD (discovery.go)
 	}
 	var rows []SummaryRow
 	var errs []error
