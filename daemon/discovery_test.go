@@ -25,7 +25,7 @@ events:
     command: echo "$FROM_ENGINE $CONTAINER_ID $FROM_ENGINE_URL" >> "$OUT/events"
   - name: membership
     type: [engine_added, engine_removed]
-    command: echo "$EVENT_TYPE $FROM_ENGINE $EVENT_SOURCE $FROM_ENGINE_URL" >> "$OUT/events"
+    command: echo "$EVENT_ACTION $FROM_ENGINE $EVENT_SOURCE $FROM_ENGINE_URL" >> "$OUT/events"
 state:
   - name: running
     status: [running]

@@ -69,10 +69,10 @@ events:
 // by source: engine_added, then the start of a container on it.
 func followed(t *testing.T, d *daemon, name, engineURL, source string) {
 	t.Helper()
-	d.waitRun("rec", map[string]string{"EVENT_TYPE": "engine_added", "FROM_ENGINE": name, "EVENT_SOURCE": source, "FROM_ENGINE_URL": engineURL}, 30*time.Second)
+	d.waitRun("rec", map[string]string{"EVENT_ACTION": "engine_added", "FROM_ENGINE": name, "EVENT_SOURCE": source, "FROM_ENGINE_URL": engineURL}, 30*time.Second)
 	c := unique("disc")
 	testenv.RunContainer(t, engineURL, c, testenv.Image(t), "sleep", "600")
-	d.waitRun("rec", map[string]string{"EVENT_TYPE": "start", "FROM_ENGINE": name, "FROM_CONTAINER": c}, 30*time.Second)
+	d.waitRun("rec", map[string]string{"EVENT_ACTION": "start", "FROM_ENGINE": name, "FROM_CONTAINER": c}, 30*time.Second)
 }
 
 // outage kills a source's service, checks that the engine name keeps
@@ -82,9 +82,9 @@ func outage(t *testing.T, d *daemon, script, name, engineURL string) {
 	hackScript(t, script, "kill")
 	c := unique("outage")
 	testenv.RunContainer(t, engineURL, c, testenv.Image(t), "sleep", "600")
-	d.waitRun("rec", map[string]string{"EVENT_TYPE": "start", "FROM_ENGINE": name, "FROM_CONTAINER": c}, 30*time.Second)
+	d.waitRun("rec", map[string]string{"EVENT_ACTION": "start", "FROM_ENGINE": name, "FROM_CONTAINER": c}, 30*time.Second)
 	time.Sleep(2 * time.Second)
-	if n := d.countRuns("rec", map[string]string{"EVENT_TYPE": "engine_removed"}); n != 0 {
+	if n := d.countRuns("rec", map[string]string{"EVENT_ACTION": "engine_removed"}); n != 0 {
 		t.Fatalf("%d engine_removed while the source was down", n)
 	}
 	hackScript(t, script, "start")
@@ -127,11 +127,11 @@ func TestEtcdKeyMakesTheDaemonFollowAnEngineAndItsDeletionRemovesIt(t *testing.T
 		t.Fatal(err)
 	}
 	time.Sleep(2 * time.Second)
-	if n := d.countRuns("rec", map[string]string{"EVENT_TYPE": "engine_removed"}); n != 0 {
+	if n := d.countRuns("rec", map[string]string{"EVENT_ACTION": "engine_removed"}); n != 0 {
 		t.Fatalf("%d engine_removed while etcd could not be reached", n)
 	}
 	p.Set(faultproxy.Pass)
-	d.waitRun("rec", map[string]string{"EVENT_TYPE": "engine_removed", "FROM_ENGINE": "b", "EVENT_SOURCE": "etcd", "FROM_ENGINE_URL": engines["b"]}, 60*time.Second)
+	d.waitRun("rec", map[string]string{"EVENT_ACTION": "engine_removed", "FROM_ENGINE": "b", "EVENT_SOURCE": "etcd", "FROM_ENGINE_URL": engines["b"]}, 60*time.Second)
 	followed(t, d, "c", engines["a"], "etcd")
 }
 
@@ -162,11 +162,11 @@ func TestRedisHashFieldMakesTheDaemonFollowAnEngineAndSurvivesARedisRestart(t *t
 		t.Fatal(err)
 	}
 	time.Sleep(2 * time.Second)
-	if n := d.countRuns("rec", map[string]string{"EVENT_TYPE": "engine_removed"}); n != 0 {
+	if n := d.countRuns("rec", map[string]string{"EVENT_ACTION": "engine_removed"}); n != 0 {
 		t.Fatalf("%d engine_removed while Redis could not be reached", n)
 	}
 	p.Set(faultproxy.Pass)
-	d.waitRun("rec", map[string]string{"EVENT_TYPE": "engine_removed", "FROM_ENGINE": "b", "EVENT_SOURCE": "redis"}, 60*time.Second)
+	d.waitRun("rec", map[string]string{"EVENT_ACTION": "engine_removed", "FROM_ENGINE": "b", "EVENT_SOURCE": "redis"}, 60*time.Second)
 }
 
 func TestDNSSRVTargetIsFollowedAndSurvivesAResolverOutage(t *testing.T) {
@@ -193,7 +193,7 @@ func TestDNSSRVTargetIsFollowedAndSurvivesAResolverOutage(t *testing.T) {
 	followed(t, d, "b.eventsd.test", engines["b"], "dns")
 	outage(t, d, "dnsmasq.sh", "b.eventsd.test", engines["b"])
 	write(false)
-	d.waitRun("rec", map[string]string{"EVENT_TYPE": "engine_removed", "FROM_ENGINE": "b.eventsd.test", "EVENT_SOURCE": "dns"}, 30*time.Second)
+	d.waitRun("rec", map[string]string{"EVENT_ACTION": "engine_removed", "FROM_ENGINE": "b.eventsd.test", "EVENT_SOURCE": "dns"}, 30*time.Second)
 }
 
 func TestEnginesFileIsFollowedWhenRenamedOverAndALaterBadFileRemovesNothing(t *testing.T) {
@@ -216,8 +216,8 @@ func TestEnginesFileIsFollowedWhenRenamedOverAndALaterBadFileRemovesNothing(t *t
 	replace("[broken\n")
 	time.Sleep(time.Second)
 	replace("{}\n")
-	d.waitRun("rec", map[string]string{"EVENT_TYPE": "engine_removed", "FROM_ENGINE": "b", "EVENT_SOURCE": "file"}, 30*time.Second)
-	if n := d.countRuns("rec", map[string]string{"EVENT_TYPE": "engine_removed"}); n != 1 {
+	d.waitRun("rec", map[string]string{"EVENT_ACTION": "engine_removed", "FROM_ENGINE": "b", "EVENT_SOURCE": "file"}, 30*time.Second)
+	if n := d.countRuns("rec", map[string]string{"EVENT_ACTION": "engine_removed"}); n != 1 {
 		t.Errorf("%d engine_removed, want 1 (the broken file removed nothing)", n)
 	}
 }
