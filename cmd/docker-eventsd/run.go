@@ -26,6 +26,12 @@ func runDaemon(parent context.Context, f *runFlags) error {
 	if f.workers < 1 {
 		return fmt.Errorf("--workers %d: must be at least 1", f.workers)
 	}
+	// A SIGHUP before the daemon is built must not kill it (the default
+	// action): it is held here, and reloads once the daemon exists (the file
+	// may have changed since it was read).
+	earlyHUP := make(chan os.Signal, 1)
+	signal.Notify(earlyHUP, syscall.SIGHUP)
+	defer signal.Stop(earlyHUP)
 
 	cfg := config.Default()
 	if f.config != "" {
@@ -60,6 +66,13 @@ func runDaemon(parent context.Context, f *runFlags) error {
 	}
 	ctx, stop := signalContext(parent, log, d)
 	defer stop()
+	signal.Stop(earlyHUP)
+	select {
+	case <-earlyHUP:
+		log.Info("Reload requested", "signal", "SIGHUP", "during", "start-up")
+		_, _ = d.Reload()
+	default:
+	}
 	if f.watchConfig && cfg.File != "" {
 		go func() {
 			if err := d.WatchConfig(ctx); err != nil {

@@ -1,12 +1,14 @@
 package e2e
 
 import (
+	"bytes"
 	"fmt"
 	"net"
 	"net/http"
 	"net/http/httputil"
 	neturl "net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -283,4 +285,63 @@ func TestWatchConfigFalseDoesNotReloadOnAChangeButSIGHUPDoes(t *testing.T) {
 	d.waitLog(`"msg":"Config reloaded"`, 1, 30*time.Second)
 	id = testenv.RunContainer(t, engines["a"], unique("hup"), image, "true")
 	d.waitRun("started", map[string]string{"CONTAINER_ID": id, "RELOAD_VERSION": "v2"}, 30*time.Second)
+}
+
+// A SIGHUP sent while the daemon starts (right after "Starting", before it
+// listens to events) never stops it: it reloads once the daemon is built.
+func TestSIGHUPDuringStartUpNeverStopsTheDaemon(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "events.yml")
+	if err := os.WriteFile(path, []byte("cluster:\n  gone: tcp://127.0.0.1:9\nevents:\n  - type: die\n    command: 'true'\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(binary, "run", "-c", path, "--log-format", "json", "--listen", "off", "--watch-config=false")
+	var logs syncBuffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-exited
+	})
+	for deadline := time.Now().Add(30 * time.Second); !strings.Contains(logs.String(), `"msg":"Starting"`); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no Starting line; log:\n%s", logs.String())
+		}
+	}
+	for range 5 {
+		if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	select {
+	case err := <-exited:
+		t.Fatalf("the daemon exited on a SIGHUP during start-up: %v; log:\n%s", err, logs.String())
+	case <-time.After(2 * time.Second):
+	}
+	if !strings.Contains(logs.String(), `"msg":"Reload requested"`) {
+		t.Errorf("no reload after the SIGHUPs; log:\n%s", logs.String())
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader at once.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
