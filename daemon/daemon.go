@@ -188,10 +188,11 @@ func (d *Daemon) Close() {
 }
 
 // AddEngine adds the engine e while the daemon runs (or before): its
-// informer starts at once (with Run), from its first list as the baseline,
-// and the controller learns its URL.
+// informer starts at once (with Run), from its first list as the baseline
+// (or, with a state directory, from the checkpoint an earlier run left for a
+// discovered engine at the same URL), and the controller learns its URL.
 func (d *Daemon) AddEngine(e config.Engine) error {
-	eng, err := d.newEngine(e, nil)
+	eng, err := d.newEngine(e, d.state.takeDiscovered(e))
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/samalba/docker-eventsd/config"
 	"github.com/samalba/docker-eventsd/discovery"
+	"github.com/samalba/docker-eventsd/informer"
 )
 
 // discoveryConfig is testConfig with a file source and a rule that records
@@ -186,4 +187,46 @@ func TestReloadThatDropsASourceRemovesItsEnginesAndOneThatKeepsItKeepsThem(t *te
 	if f.d.Informer("d") != nil {
 		t.Error("d still registered")
 	}
+}
+
+func TestDiscoveredEngineResumesFromItsCheckpointAfterARestart(t *testing.T) {
+	t.Parallel()
+	stateDir, dir := t.TempDir(), t.TempDir()
+	file := filepath.Join(dir, "engines.yml")
+	withFile := func(o *Options) {
+		cfg, err := config.Parse(filepath.Join(dir, "events.yml"), fmt.Appendf(nil, discoveryConfig, url("a"), file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.Config = cfg
+		o.Discovery = discovery.Options{MinBackoff: 10 * time.Millisecond}
+	}
+	writeReplace(t, file, "")
+	first := newFixtureWith(t, withFile, stateDir, "a")
+	d := first.fake("d")
+	first.run("d", "d1")
+	writeReplace(t, file, fmt.Sprintf("d: %s\n", url("d")))
+	first.waitEvent("engine_added d file " + url("d"))
+	first.waitSynced("d")
+	first.waitSet("d/d1")
+	first.shutdown()
+
+	// While no daemon runs, d2 starts on the discovered engine: only a
+	// resume from d's checkpoint sees its start (a first list is the
+	// baseline and hands on nothing).
+	d.Create("d2", "d2", "img", nil)
+	d.Start("d2")
+	second := newFixtureWith(t, func(o *Options) {
+		withFile(o)
+		next := o.NewClient
+		o.NewClient = func(e config.Engine) (informer.Client, error) {
+			if e.URL == url("d") {
+				return d, nil
+			}
+			return next(e)
+		}
+	}, stateDir, "a")
+	second.waitEvent("engine_added d file " + url("d"))
+	second.waitSynced("d")
+	second.waitEvent("d d2 " + url("d"))
 }

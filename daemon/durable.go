@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -26,6 +27,10 @@ type durable struct {
 	// resume are the checkpoints to resume the engines of the config from,
 	// by engine name; each is taken once.
 	resume map[string]*informer.Checkpoint
+	// discovered are the checkpoints of engines not in cluster: that a
+	// discovery source may add again (takeDiscovered); mu guards it.
+	mu         sync.Mutex
+	discovered map[string]*informer.Checkpoint
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -84,6 +89,7 @@ func (s *durable) decode() error {
 func (s *durable) pickCheckpoints(cfg *config.Config) error {
 	all := s.resume
 	s.resume = map[string]*informer.Checkpoint{}
+	s.discovered = map[string]*informer.Checkpoint{}
 	names := make([]string, 0, len(cfg.Engines))
 	for _, e := range cfg.Engines {
 		names = append(names, e.Name)
@@ -97,6 +103,18 @@ func (s *durable) pickCheckpoints(cfg *config.Config) error {
 			s.resume[e.Name] = cp
 			s.log.Info("Resuming engine from its checkpoint", "engine", e.Name, "containers", len(cp.Containers),
 				"lastSeen", time.Unix(0, cp.LastSeen).UTC().Format(time.RFC3339Nano))
+		}
+	}
+	if len(cfg.Discovery) > 0 {
+		// The other checkpoints may be those of engines a discovery source
+		// gives again: kept, and offered when the engine is added at the
+		// same URL (takeDiscovered). Those of engines a source removes while
+		// the daemon runs are forgotten then.
+		for name, cp := range all {
+			if _, static := s.resume[name]; !static && !slices.Contains(names, name) {
+				s.discovered[name] = cp
+				names = append(names, name)
+			}
 		}
 	}
 	gone, err := s.store.ForgetEngines(names)
@@ -121,6 +139,29 @@ func (s *durable) takeResume(name string) *informer.Checkpoint {
 	}
 	cp := s.resume[name]
 	delete(s.resume, name)
+	return cp
+}
+
+// takeDiscovered returns, once, the checkpoint an earlier run left for the
+// engine e that a discovery source adds now; nil when none, or when it was
+// taken at another URL (another engine: its first list is the baseline).
+func (s *durable) takeDiscovered(e config.Engine) *informer.Checkpoint {
+	if s == nil {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cp := s.discovered[e.Name]
+	delete(s.discovered, e.Name)
+	if cp == nil {
+		return nil
+	}
+	if cp.URL != e.URL {
+		s.log.Info("Not resuming discovered engine: its URL changed, its first list is the baseline", "engine", e.Name, "url", e.URL, "checkpointURL", cp.URL)
+		return nil
+	}
+	s.log.Info("Resuming discovered engine from its checkpoint", "engine", e.Name, "containers", len(cp.Containers),
+		"lastSeen", time.Unix(0, cp.LastSeen).UTC().Format(time.RFC3339Nano))
 	return cp
 }
 
