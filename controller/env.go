@@ -47,6 +47,7 @@ func reservedEnv(engines []config.Engine) map[string]bool {
 		envEventAttempt: true, envEventSynthetic: true,
 		envContainerID: true, envContainerImage: true, envContainerExitCode: true,
 		envRule: true, envEventObject: true, envEventActorID: true, envEventActorName: true,
+		envFailedExitCode: true, envFailedOutput: true,
 	}
 	for _, e := range engines {
 		r[engineVar(e.Name)] = true

@@ -70,6 +70,9 @@ type Options struct {
 	// event before the daemon is unhealthy (Stuck; health.DefaultLimit when
 	// zero). Workers get their rule's timeout and grace on top.
 	StuckAfter time.Duration
+	// DryRun runs no handler: each run is logged as "Would run" with its full
+	// environment and counts as a success (run --dry-run).
+	DryRun bool
 }
 
 // withDefaults returns o with its zero values filled in.
