@@ -15,3 +15,17 @@ func (d *Daemon) RetryAllDeadLetters() (int, error) { return d.ctrl.RetryAllDead
 
 // DropDeadLetter forgets the dead letter id.
 func (d *Daemon) DropDeadLetter(id uint64) error { return d.ctrl.DropDeadLetter(id) }
+
+// DeadLetter is a delivery given up and kept (controller.DeadLetter), as
+// the endpoint serves it.
+type DeadLetter = controller.DeadLetter
+
+// Errors of the dead-letter operations, for the endpoint's answers.
+var (
+	// ErrNoDeadLetter: no dead letter of that ID.
+	ErrNoDeadLetter = controller.ErrNoDeadLetter
+	// ErrRuleGone: the dead letter's rule is no longer in the config.
+	ErrRuleGone = controller.ErrRuleGone
+	// ErrStopping: the daemon is shutting down.
+	ErrStopping = controller.ErrStopping
+)

@@ -85,6 +85,7 @@ func runDaemon(parent context.Context, f *runFlags) error {
 // hiddenOptions sets in opts what the hidden flags (for tests) say.
 func (f *runFlags) hiddenOptions(opts daemon.Options) daemon.Options {
 	opts.CheckpointInterval = f.checkpointInterval
+	opts.DryRun = f.dryRun
 	return opts
 }
 
