@@ -82,6 +82,7 @@ timeouts. "docker-eventsd events.yml" is the same as "docker-eventsd run -c even
 	root.AddCommand(newRunCommand(), newValidateCommand(), newVersionCommand())
 	root.AddCommand(newStatusCommand())
 	root.AddCommand(newDeadCommand())
+	root.AddCommand(newMatchCommand(), newRecordCommand(), newReplayCommand())
 	return root
 }
 
