@@ -70,7 +70,7 @@ type ReplaySet struct {
 	mu sync.Mutex
 	// list is the engines, copied on write (EngineStates reads it
 	// without a lock).
-	list atomic.Pointer[[]EngineState]
+	list   atomic.Pointer[[]EngineState]
 	byName map[string]*ReplayEngine
 }
 
