@@ -1,15 +1,12 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
-	"sync"
 	"syscall"
 	"time"
 
@@ -18,76 +15,7 @@ import (
 
 	"github.com/samalba/docker-eventsd/config"
 	"github.com/samalba/docker-eventsd/daemon"
-	"github.com/samalba/docker-eventsd/informer"
 )
-
-// recordLine is one line of a recording (JSON lines): an event as the rules
-// saw it, with its cached container, or the first list of an engine (the
-// containers already there when the recording began).
-type recordLine struct {
-	// At is when the daemon handed the event on (the daemon's clock), or
-	// listed the engine: replay --speed keeps the time between lines.
-	At       time.Time       `json:"at"`
-	Event    *informer.Event `json:"event,omitempty"`
-	Baseline *recordBaseline `json:"baseline,omitempty"`
-}
-
-// recordBaseline is the containers of an engine when it was first in sync.
-type recordBaseline struct {
-	Engine     string                `json:"engine"`
-	Containers []*informer.Container `json:"containers"`
-}
-
-// recorder writes the lines of a recording, one at a time, each flushed.
-type recorder struct {
-	mu  sync.Mutex
-	w   *bufio.Writer
-	err error
-	n   int
-}
-
-// write encodes line, unless an earlier write failed.
-func (r *recorder) write(line recordLine) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.writeLocked(line)
-}
-
-func (r *recorder) writeLocked(line recordLine) {
-	if r.err != nil {
-		return
-	}
-	data, err := json.Marshal(line)
-	if err == nil {
-		data = append(data, '\n')
-		_, err = r.w.Write(data)
-	}
-	if err == nil {
-		err = r.w.Flush()
-	}
-	if err != nil {
-		r.err = err
-		return
-	}
-	r.n++
-}
-
-// Handle records ev: the daemon's Observe.
-func (r *recorder) Handle(ev *informer.Event) { r.write(recordLine{At: time.Now(), Event: ev}) }
-
-// baseline records the containers of the engine of inf once it is in sync.
-// The list is taken while no event line can be written: an event applied
-// after it is recorded after it.
-func (r *recorder) baseline(ctx context.Context, inf *informer.Informer) {
-	select {
-	case <-inf.Synced():
-	case <-ctx.Done():
-		return
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.writeLocked(recordLine{At: time.Now(), Baseline: &recordBaseline{Engine: inf.Name(), Containers: inf.Cache().List()}})
-}
 
 // recordFlags are the flags of record.
 type recordFlags struct {
@@ -105,8 +33,9 @@ func newRecordCommand() *cobra.Command {
 		Long: `record follows the cluster of events.yml as run does and writes every event the
 rules see (those the engines stream for these rules, the synthesized ones,
 engine_down and engine_up included), each with the cached container, one JSON
-object a line; first, for each engine, the containers it had when it was first
-in sync. It runs no handler. It stops on SIGINT or SIGTERM, or after --duration.
+object a line; and, for each engine, the containers it had when it was first in
+sync. It runs no handler (the daemon's log, "Would run" included, shows at
+-v 1). It stops on SIGINT or SIGTERM, or after --duration.
 "docker-eventsd replay" plays a recording back; "docker-eventsd match" takes one
 of its lines.`,
 		Args: cobra.NoArgs,
@@ -117,7 +46,7 @@ of its lines.`,
 	fl.StringVarP(&f.output, "output", "o", "", "file to write the recording to (required; - for stdout)")
 	fl.DurationVar(&f.duration, "duration", 0, "stop after this long (0: at SIGINT or SIGTERM)")
 	fl.StringVar(&f.logFormat, "log-format", "console", "log format: console or json")
-	fl.IntVarP(&f.verbosity, "verbosity", "v", 0, "log verbosity: 0 info, 1 debug, 2 trace")
+	fl.IntVarP(&f.verbosity, "verbosity", "v", 0, "log verbosity: 0 info, 1 debug (the daemon's own log), 2 trace")
 	fl.DurationVar(&f.heartbeat, "heartbeat", daemon.DefaultHeartbeat, "as run --heartbeat")
 	fl.DurationVar(&f.heartbeatTimeout, "heartbeat-timeout", daemon.DefaultHeartbeatTimeout, "as run --heartbeat-timeout")
 	fl.DurationVar(&f.maxBackoff, "max-backoff", daemon.DefaultMaxBackoff, "as run --max-backoff")
@@ -126,8 +55,8 @@ of its lines.`,
 	return cmd
 }
 
-// runRecord runs a daemon that runs nothing (a dry run, its "Would run"
-// lines at -v 1) and records what its informers hand on.
+// runRecord runs a daemon that runs nothing (a dry run) and records what its
+// informers hand on.
 func runRecord(parent context.Context, f *recordFlags) error {
 	log, flush, err := newLogger(f.logFormat, f.verbosity)
 	if err != nil {
@@ -147,7 +76,7 @@ func runRecord(parent context.Context, f *recordFlags) error {
 		defer file.Close()
 		out = file
 	}
-	rec := &recorder{w: bufio.NewWriter(out)}
+	rec := daemon.NewRecorder(out)
 	d, err := daemon.New(daemon.Options{
 		Config: cfg, Heartbeat: f.heartbeat, HeartbeatTimeout: f.heartbeatTimeout, MaxBackoff: f.maxBackoff,
 		ShutdownTimeout: -1, Logger: log, Observe: rec, DryRun: true,
@@ -162,16 +91,20 @@ func runRecord(parent context.Context, f *recordFlags) error {
 		ctx, cancel = context.WithTimeout(ctx, f.duration)
 		defer cancel()
 	}
-	var wg sync.WaitGroup
-	for _, name := range d.Engines() {
-		wg.Go(func() { rec.baseline(ctx, d.Informer(name)) })
-	}
+	baselines := make(chan struct{})
+	go func() {
+		defer close(baselines)
+		rec.Baselines(ctx, d)
+	}()
 	log.Info("Recording", "file", f.output, "engines", len(cfg.Engines))
+	// The daemon's own lines at -v 1: a recording's log is about the
+	// recording.
 	err = d.Run(logr.NewContext(ctx, log.V(1)))
-	wg.Wait()
-	log.Info("Recorded", "file", f.output, "lines", rec.n)
-	if rec.err != nil {
-		return errors.Join(err, fmt.Errorf("recording: %w", rec.err))
+	<-baselines
+	n, werr := rec.Lines()
+	log.Info("Recorded", "file", f.output, "lines", n)
+	if werr != nil {
+		return errors.Join(err, fmt.Errorf("recording: %w", werr))
 	}
 	return err
 }

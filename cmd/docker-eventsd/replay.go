@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -15,9 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/samalba/docker-eventsd/config"
-	"github.com/samalba/docker-eventsd/controller"
-	"github.com/samalba/docker-eventsd/informer"
-	"github.com/samalba/docker-eventsd/reconcile"
+	"github.com/samalba/docker-eventsd/daemon"
 )
 
 // replayFlags are the flags of replay.
@@ -64,16 +63,6 @@ times faster) or drops it (0, the default: as fast as possible).`,
 	return cmd
 }
 
-// replayer plays a recording back.
-type replayer struct {
-	out     io.Writer
-	engines *controller.ReplaySet
-	events  *controller.Explainer
-	states  *controller.StateExplainer
-	// ctrl runs the handlers with --run; nil otherwise.
-	ctrl *controller.Controller
-}
-
 func runReplay(parent context.Context, stdin io.Reader, out io.Writer, path string, f *replayFlags) error {
 	if f.speed < 0 {
 		return fmt.Errorf("--speed %v: must be 0 (as fast as possible) or more", f.speed)
@@ -98,33 +87,20 @@ func runReplay(parent context.Context, stdin io.Reader, out io.Writer, path stri
 	}
 	ctx, stop := signal.NotifyContext(parent, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	engines := controller.NewReplaySet(cfg)
-	r := &replayer{out: out, engines: engines, events: controller.NewExplainer(cfg), states: controller.NewStateExplainer(cfg, engines)}
-	var done chan error
-	var stopCtrl context.CancelFunc
-	if f.run {
-		r.ctrl = controller.New(controller.Options{
-			Config: cfg, Runner: reconcile.NewRunner(reconcile.Options{}), Environ: os.Environ(), Logger: log, EngineSet: engines,
-		})
-		var cctx context.Context
-		cctx, stopCtrl = context.WithCancel(logr.NewContext(context.WithoutCancel(ctx), log))
-		defer stopCtrl()
-		done = make(chan error, 1)
-		go func() { done <- r.ctrl.Run(cctx, f.shutdownTimeout) }()
+	r, err := daemon.NewReplay(logr.NewContext(ctx, log), daemon.ReplayOptions{
+		Config: cfg, Run: f.run, Environ: os.Environ(), ShutdownTimeout: f.shutdownTimeout,
+	})
+	if err != nil {
+		return err
 	}
-	n, err := r.play(ctx, in, f.speed)
+	n, err := play(ctx, in, out, r, f.speed)
 	log.V(1).Info("Replayed", "lines", n)
-	if r.ctrl != nil {
-		r.waitIdle(ctx, stateSettle(cfg))
-		stopCtrl()
-		err = joinErr(err, <-done)
-	}
-	return err
+	return errors.Join(err, r.Wait(ctx))
 }
 
-// play reads the recording and plays back each line, keeping speed; it
-// returns the number of lines read.
-func (r *replayer) play(ctx context.Context, in io.Reader, speed float64) (int, error) {
+// play reads the recording, plays back each line keeping speed, and prints
+// the rules that fire; it returns the number of lines read.
+func play(ctx context.Context, in io.Reader, out io.Writer, r *daemon.Replay, speed float64) (int, error) {
 	sc := bufio.NewScanner(in)
 	sc.Buffer(make([]byte, 0, 64<<10), 64<<20)
 	var first, start time.Time
@@ -134,7 +110,7 @@ func (r *replayer) play(ctx context.Context, in io.Reader, speed float64) (int, 
 		if len(sc.Bytes()) == 0 {
 			continue
 		}
-		var line recordLine
+		var line daemon.RecordLine
 		if err := json.Unmarshal(sc.Bytes(), &line); err != nil {
 			return n, fmt.Errorf("recording line %d: %w", n, err)
 		}
@@ -150,96 +126,19 @@ func (r *replayer) play(ctx context.Context, in io.Reader, speed float64) (int, 
 		if err := ctx.Err(); err != nil {
 			return n, err
 		}
-		if err := r.line(&line); err != nil {
+		fires, err := r.Play(&line)
+		for _, f := range fires {
+			container := f.Container
+			if f.State {
+				container = fmt.Sprintf("(%d containers)", f.Count)
+			}
+			fmt.Fprintf(out, "%s\t%s\t%s\t%s\t%s\n", f.Time.UTC().Format(time.RFC3339Nano), dash(f.Engine), dash(container), f.Event, f.Rule)
+		}
+		if err != nil {
 			return n, fmt.Errorf("recording line %d: %w", n, err)
 		}
 	}
 	return n, sc.Err()
-}
-
-// line plays back one recorded line.
-func (r *replayer) line(line *recordLine) error {
-	now := line.At
-	if r.ctrl != nil {
-		now = time.Now()
-	}
-	switch {
-	case line.Baseline != nil:
-		r.engines.Engine(line.Baseline.Engine).Baseline(line.Baseline.Containers)
-	case line.Event != nil:
-		ev := line.Event
-		now = ev.Time
-		if r.ctrl != nil {
-			// The handlers' state rules count outages in the real clock.
-			now = time.Now()
-		}
-		r.engines.Engine(ev.Engine).Apply(ev, now)
-		for _, m := range r.events.Explain(ev) {
-			if m.Matched {
-				r.print(ev.Time, ev.Engine, containerOf(ev), ev.Action, m.Rule)
-			}
-		}
-		if r.ctrl != nil {
-			r.ctrl.Handle(ev)
-		}
-	default:
-		return fmt.Errorf("neither an event nor a baseline")
-	}
-	fires, err := r.states.Evaluate(now)
-	for _, s := range fires {
-		engine, what := "-", "state"
-		if line.Event != nil {
-			engine, what = line.Event.Engine, "state after "+line.Event.Action
-		}
-		r.print(now, engine, fmt.Sprintf("(%d containers)", s.Count), what, s.Rule)
-	}
-	return err
-}
-
-// print writes one line of a rule that fires.
-func (r *replayer) print(t time.Time, engine, container, event, rule string) {
-	fmt.Fprintf(r.out, "%s\t%s\t%s\t%s\t%s\n", t.UTC().Format(time.RFC3339Nano), engine, dash(container), event, rule)
-}
-
-// containerOf names the container of ev, or the actor of another kind.
-func containerOf(ev *informer.Event) string {
-	if ev.Container != nil {
-		return ev.Container.Name
-	}
-	if n := ev.Attributes["name"]; n != "" {
-		return n
-	}
-	return ev.ActorID
-}
-
-// waitIdle waits, with --run, until no delivery is pending, then settle
-// for the state rules to evaluate the last set (or until ctx is done).
-func (r *replayer) waitIdle(ctx context.Context, settle time.Duration) {
-	t := time.NewTicker(50 * time.Millisecond)
-	defer t.Stop()
-	for r.ctrl.Pending() > 0 {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
-	_ = sleepUntil(ctx, time.Now().Add(settle))
-}
-
-// stateSettle is how long the state rules of cfg may take to settle a set
-// after the last event: a second, plus their longest debounce (or
-// max_delay, when shorter).
-func stateSettle(cfg *config.Config) time.Duration {
-	var d time.Duration
-	for _, s := range cfg.StateRules {
-		w := s.Debounce
-		if s.MaxDelay > 0 && s.MaxDelay < w {
-			w = s.MaxDelay
-		}
-		d = max(d, w)
-	}
-	return time.Second + d
 }
 
 // sleepUntil waits until t or ctx is done.
@@ -256,11 +155,4 @@ func sleepUntil(ctx context.Context, t time.Time) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-}
-
-func joinErr(a, b error) error {
-	if a != nil {
-		return a
-	}
-	return b
 }

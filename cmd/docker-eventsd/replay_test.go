@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/samalba/docker-eventsd/daemon"
 	"github.com/samalba/docker-eventsd/informer"
 )
 
@@ -41,8 +42,8 @@ func recording(t *testing.T) string {
 	web := &informer.Container{ID: "c-web", Engine: "a", Name: "web-1", Image: "nginx", Labels: map[string]string{}, State: informer.StateRunning, Created: t0}
 	dead := *db
 	dead.State, dead.ExitCode = informer.StateExited, 137
-	lines := []recordLine{
-		{At: t0, Baseline: &recordBaseline{Engine: "a", Containers: []*informer.Container{db}}},
+	lines := []daemon.RecordLine{
+		{At: t0, Baseline: &daemon.RecordBaseline{Engine: "a", Containers: []*informer.Container{db}}},
 		{At: t0.Add(time.Second), Event: &informer.Event{ID: "e1", Engine: "a", Type: "container", Action: "start", ActorID: "c-web", Time: t0.Add(time.Second), Container: web}},
 		{At: t0.Add(2 * time.Second), Event: &informer.Event{ID: "e2", Engine: "a", Type: "container", Action: "die", ActorID: "c-db", Time: t0.Add(2 * time.Second), Container: &dead}},
 	}
