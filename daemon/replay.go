@@ -36,8 +36,8 @@ type Fire struct {
 	// Time is the event's time (for a state rule, that of the line that
 	// changed its set).
 	Time time.Time
-	// Engine is the event's engine, "" for a state rule fired by a first
-	// list.
+	// Engine is the event's engine, or the engine whose first list fired a
+	// state rule.
 	Engine string
 	// Container is the event's container (or actor) name; "" for a state
 	// rule, whose set has Count containers.
@@ -135,6 +135,9 @@ func (r *Replay) Play(line *RecordLine) ([]Fire, error) {
 	fires, err := r.states.Evaluate(evalAt)
 	for _, s := range fires {
 		f := Fire{Time: now, Rule: s.Rule, State: true, Count: s.Count, Event: "state"}
+		if line.Baseline != nil {
+			f.Engine = line.Baseline.Engine
+		}
 		if line.Event != nil {
 			f.Engine, f.Event = line.Event.Engine, "state after "+line.Event.Action
 		}
