@@ -90,11 +90,16 @@ func TestDeadLetterRoutesListRetryAndDropThroughTheEndpoint(t *testing.T) {
 		}
 	}
 
-	code, a := post(t, cl, base+"/dead/retry", "application/json", `{"id":`+jsonID(l.ID)+`}`)
+	code, a := post(t, cl, base+"/dead/retry", "application/json", `{"all":true}`)
+	if code != 200 || a.Retried != 1 {
+		t.Fatalf("retry all: %d %+v", code, a)
+	}
+	// It fails again: a new dead letter of the same event.
+	l = waitDead(t, cl, base, 1)[0]
+	code, a = post(t, cl, base+"/dead/retry", "application/json", `{"id":`+jsonID(l.ID)+`}`)
 	if code != 200 || a.Retried != 1 || len(a.Deliveries) != 1 {
 		t.Fatalf("retry: %d %+v", code, a)
 	}
-	// It fails again: a new dead letter of the same event.
 	again := waitDead(t, cl, base, 1)[0]
 	if again.Event.ID != l.Event.ID || again.ID == l.ID {
 		t.Errorf("after the retry: %+v, want a new letter of event %s", again, l.Event.ID)

@@ -26,6 +26,12 @@ func runDaemon(parent context.Context, f *runFlags) error {
 	if f.workers < 1 {
 		return fmt.Errorf("--workers %d: must be at least 1", f.workers)
 	}
+	if f.dryRun && f.stateDir != "" {
+		// A dry run's deliveries count as done: the state file would then
+		// hold as completed, and past the checkpoints, events whose handlers
+		// never ran, and a real run would not run them.
+		return fmt.Errorf("--dry-run with --state-dir: a dry run would record deliveries that never ran as done; leave --state-dir out")
+	}
 
 	cfg := config.Default()
 	if f.config != "" {
