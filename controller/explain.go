@@ -2,7 +2,6 @@ package controller
 
 import (
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -155,7 +154,7 @@ func labelReason(want []labelMatcher, have map[string]string) string {
 
 func joinInts(v []int) string {
 	s := make([]string, len(v))
-	for i, n := range slices.Clone(v) {
+	for i, n := range v {
 		s[i] = strconv.Itoa(n)
 	}
 	return strings.Join(s, ", ")

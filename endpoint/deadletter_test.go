@@ -70,6 +70,9 @@ func TestDeadLetterRoutesListRetryAndDropThroughTheEndpoint(t *testing.T) {
 	if l.Rule != "started" || l.Container != "web" || l.ExitCode != 2 || l.Stdout != "failing\n" || l.Attempts != 1 {
 		t.Errorf("dead letter = %+v", l)
 	}
+	if _, st := get(t, cl, base+"/status"); !strings.Contains(st, `"deadLetters": 1`) {
+		t.Errorf("status lacks deadLetters 1:\n%s", st)
+	}
 	_, body := get(t, cl, base+"/metrics")
 	if !strings.Contains(body, `eventsd_dead_letters{rule="started"} 1`) {
 		t.Errorf("metrics lack eventsd_dead_letters 1:\n%s", body)
