@@ -2,6 +2,7 @@ package controller
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -84,7 +85,7 @@ func (m *matcher) reason(f filter, ev *informer.Event) string {
 	case filterObject:
 		return fmt.Sprintf("the event is about a %s; the rule is about %s", ev.Type, strings.Join(m.objects, ", "))
 	case filterType:
-		return fmt.Sprintf("%s %q is not one of the rule's types", ev.Type, ev.Action)
+		return fmt.Sprintf("%s %q is not one of the rule's types: %s", ev.Type, ev.Action, strings.Join(m.typeNames(), ", "))
 	case filterEngine:
 		return fmt.Sprintf("engine %q does not match %q", ev.Engine, s.fromEngine)
 	case filterNoContainer:
@@ -110,6 +111,19 @@ func (m *matcher) reason(f filter, ev *informer.Event) string {
 		return fmt.Sprintf("exit code %d is not one of %s", code, joinInts(m.exitCodes))
 	}
 	return ""
+}
+
+// typeNames returns the types of m as the config writes them.
+func (m *matcher) typeNames() []string {
+	out := slices.Clone(m.engineActions)
+	for _, k := range m.kinds {
+		if k.status != "" {
+			out = append(out, k.kind+":"+k.status)
+		} else {
+			out = append(out, k.kind)
+		}
+	}
+	return out
 }
 
 // objectReason is reason for an event of another kind than container.

@@ -31,7 +31,7 @@ func TestExplainNamesTheFirstFilterThatFailedAndAgreesWithMatch(t *testing.T) {
 		filter, reason string
 	}{
 		"any":        {true, "", ""},
-		"starts":     {false, "type", `container "die" is not one of the rule's types`},
+		"starts":     {false, "type", `container "die" is not one of the rule's types: start`},
 		"prod":       {false, "from_engine", `engine "local" does not match "prod-*"`},
 		"workers":    {false, "from_container", `container "db" does not match "worker-*"`},
 		"postgres":   {false, "image", `image "mysql" does not match "postgres*"`},
@@ -39,7 +39,7 @@ func TestExplainNamesTheFirstFilterThatFailedAndAgreesWithMatch(t *testing.T) {
 		"masters":    {false, "labels", `label role is "master", want "primary"`},
 		"crashes":    {false, "exit_code", "exit code 137 is not one of 1, 2"},
 		"images":     {false, "object", "the event is about a container; the rule is about image"},
-		"downs":      {false, "type", `container "die" is not one of the rule's types`},
+		"downs":      {false, "type", `container "die" is not one of the rule's types: engine_down`},
 		"mysql-dies": {true, "", ""},
 	}
 	x := NewExplainer(cfg)

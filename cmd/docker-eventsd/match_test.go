@@ -66,7 +66,7 @@ func TestMatchReadsBothDockerEventFormsARecordingLineAndSaysWhichFilterFailed(t 
 		{"API 1.52 form", `{"Type":"container","Action":"die","Actor":{"ID":"c1","Attributes":{"name":"web","exitCode":"1","image":"nginx"}},"scope":"local","time":1700000000,"timeNano":1700000000123456789}`,
 			0, []string{`db-died   no      from_container   container "web" does not match "db-*"`, "crash     yes"}},
 		{"recording line", `{"at":"2026-12-03T12:00:00Z","event":{"id":"e1","engine":"b","type":"container","action":"start","actorId":"c1","time":"2026-12-03T12:00:00Z","container":{"id":"c1","engine":"b","name":"db-1","image":"mysql","labels":{},"state":"running","exitCode":0,"created":"2026-12-03T11:00:00Z"}}}`,
-			1, []string{`db-died   no      type            container "start" is not one of the rule's types`}},
+			1, []string{`db-died   no      type            container "start" is not one of the rule's types: die`}},
 		{"not JSON", `die`, 2, []string{"not one JSON object"}},
 		{"not an event", `{"x":1}`, 2, []string{"not an event"}},
 		{"a baseline line", `{"at":"2026-12-03T12:00:00Z","baseline":{"engine":"a","containers":[]}}`, 2, []string{"first list"}},
