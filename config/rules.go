@@ -10,14 +10,14 @@ import (
 // ruleFields are the keys of a rule.
 func ruleFields() []string {
 	fields := append([]string{"name", "type", "object"}, selectorFields()...)
-	return append(append(fields, "exit_code"), actionFields()...)
+	return append(append(append(fields, "exit_code"), actionFields()...), "on_failure")
 }
 
 // ruleNodes keeps the key nodes of the fields that are checked against each
 // other once the whole rule is read.
 type ruleNodes struct {
-	name, exitCode *yaml.Node
-	selector       selectorNodes
+	name, exitCode, onFailure *yaml.Node
+	selector                  selectorNodes
 }
 
 // rules checks events: and returns its rules. engines are the names of the
@@ -61,6 +61,9 @@ func (p *parser) rule(item *yaml.Node, field string, index int, engines []string
 		case "exit_code":
 			nodes.exitCode = kv.key
 			r.ExitCodes = p.exitCodes(kv.val, f)
+		case "on_failure":
+			nodes.onFailure = kv.key
+			r.OnFailure, _, _ = p.str(kv.val, f)
 		default:
 			p.unknownField(kv, field, ruleFields())
 		}
@@ -69,6 +72,7 @@ func (p *parser) rule(item *yaml.Node, field string, index int, engines []string
 		p.errorf(v, field+".type", "is required: say which events the rule is for, such as die or *")
 	}
 	p.checkFilters(&r, nodes, field)
+	p.checkFailureFields(&r, nodes.onFailure, field)
 	p.checkObjectFilters(&r, nodes, field)
 	return r, nodes, len(p.errs) == nerrs
 }

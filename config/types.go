@@ -92,6 +92,11 @@ type Rule struct {
 	ExitCodes []int
 	// Action is what the rule does when it fires.
 	Action
+	// OnFailure is run once with /bin/sh -c, with the handler's environment
+	// plus EVENTSD_FAILED_EXIT_CODE and EVENTSD_FAILED_OUTPUT, when a
+	// delivery of the rule is given up (its attempts used up, or a permanent
+	// exit code); "" runs nothing.
+	OnFailure string
 	// Pos is where the rule is declared.
 	Pos Pos
 }
@@ -141,6 +146,12 @@ type Retry struct {
 	Backoff time.Duration
 	// MaxBackoff caps the wait (>= Backoff).
 	MaxBackoff time.Duration
+	// PermanentExitCodes are exit codes that are not retried: the delivery
+	// goes straight to the dead letters (event rules only).
+	PermanentExitCodes []int
+	// PermanentPos is where permanent_exit_codes is written (zero when not
+	// set from a file).
+	PermanentPos Pos
 }
 
 // Pos is a position in the config file, 1-based; the zero Pos means "not

@@ -91,6 +91,16 @@ type Options struct {
 	// Watchdog, when not nil, watches the workers: one stuck in a delivery
 	// past its rule's timeout, grace and health.DefaultLimit is unhealthy.
 	Watchdog *health.Watchdog
+	// DeadLetterRecords are the dead letters an earlier run kept in the
+	// Journal (a DeadLetterJournal), by ID (see deadletter.go).
+	DeadLetterRecords []JournaledDelivery
+	// DeadLetterLimit bounds the dead letters kept, the oldest dropped
+	// beyond it; zero or less means DefaultDeadLetterLimit, or
+	// DefaultDurableDeadLetterLimit with a DeadLetterJournal.
+	DeadLetterLimit int
+	// DryRun runs no handler: each run is logged as "Would run", with its
+	// command and full environment, and counts as a success (dryrun.go).
+	DryRun bool
 }
 
 // Controller matches events against the rules and runs their handlers. It is
@@ -159,6 +169,8 @@ type Controller struct {
 	deadLetters atomic.Pointer[func() []int]
 	// watchdog watches the workers; nil when none.
 	watchdog *health.Watchdog
+	// dead holds the deliveries given up (deadletter.go).
+	dead *deadSet
 }
 
 // rule is a config rule with what the controller computes from it once.
@@ -200,6 +212,9 @@ func New(opts Options) *Controller {
 	if c.workers <= 0 {
 		c.workers = DefaultWorkers
 	}
+	if opts.DryRun {
+		c.runner = dryRunner{}
+	}
 	if c.grace <= 0 {
 		c.grace = DefaultGrace
 	}
@@ -211,6 +226,7 @@ func New(opts Options) *Controller {
 		log = logr.Discard()
 	}
 	c.log.Store(&log)
+	c.initDead(opts, log)
 	cj, _ := opts.Journal.(CompletionJournal)
 	c.completed = newCompletedSet(opts.CompletedRecords, opts.CompletedLimit, opts.CompletedMaxAge, c.clock.Now(), cj, log)
 

@@ -50,7 +50,8 @@ func reservedEnv(engines []config.Engine) map[string]bool {
 		envEventAttempt: true, envEventSynthetic: true,
 		envContainerID: true, envContainerImage: true, envContainerExitCode: true,
 		envRule: true, envEventObject: true, envEventActorID: true, envEventActorName: true,
-		envEventSource: true,
+		envEventSource:    true,
+		envFailedExitCode: true, envFailedOutput: true,
 	}
 	for _, e := range engines {
 		r[engineVar(e.Name)] = true

@@ -93,11 +93,16 @@ func (c *Controller) syncKey(ctx context.Context, key Key) {
 
 	default:
 		d.Attempt = attempt
-		c.recordRun(key.Rule, res, err, attempt >= r.retry.maxAttempts)
-		if attempt >= r.retry.maxAttempts {
-			c.complete(key, d, "given-up")
+		permanent := r.isPermanent(res, err)
+		last := permanent || attempt >= r.retry.maxAttempts
+		c.recordRun(key.Rule, res, err, last)
+		if last {
+			// A dead letter, then the rule's on_failure (the key's next
+			// delivery waits for it).
+			c.giveUp(log, key, r, d, res, err, permanent)
 			log.Error(err, "Handler failed, giving up", append([]any{"attempts", attempt, "exitCode", res.ExitCode,
-				"timedOut", res.TimedOut, "duration", res.Duration}, outputKV(res)...)...)
+				"timedOut", res.TimedOut, "permanent", permanent, "duration", res.Duration}, outputKV(res)...)...)
+			c.runOnFailure(ctx, log, r, d, res)
 			return
 		}
 		if c.stopping.Load() {

@@ -76,6 +76,7 @@ func New(opts Options) (*Daemon, error) {
 		EngineSet: d.engines,
 		Metrics:   opts.Metrics,
 		Watchdog:  d.obs.watchdog,
+		DryRun:    opts.DryRun,
 	}
 	d.state.controllerOptions(&ctrlOpts)
 	d.ctrl = controller.New(ctrlOpts)

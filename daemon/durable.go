@@ -50,7 +50,7 @@ func openDurable(log logr.Logger, dir string, cfg *config.Config) (*durable, err
 	s := &durable{log: log, store: store}
 	st := store.State()
 	log.Info("Opened the state file", "file", store.Path(), "engines", len(st.Engines), "pending", len(st.Deliveries),
-		"completed", len(st.Completed))
+		"completed", len(st.Completed), "deadLetters", len(st.DeadLetters))
 	err = s.decode()
 	if err == nil {
 		err = s.pickCheckpoints(cfg)
@@ -174,6 +174,9 @@ func (s *durable) controllerOptions(opts *controller.Options) {
 	}
 	opts.Journal, opts.StateRuleRecords = s.store, s.store.State().StateRules
 	opts.CompletedRecords = s.store.State().Completed
+	for _, r := range s.store.State().DeadLetters {
+		opts.DeadLetterRecords = append(opts.DeadLetterRecords, controller.JournaledDelivery{Seq: r.Seq, Data: r.Data})
+	}
 }
 
 // recover queues the deliveries an earlier run left pending. A record that

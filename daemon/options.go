@@ -74,6 +74,9 @@ type Options struct {
 	// Discovery tunes the sources of the config's discovery: (backoff, the
 	// Redis resync); the zero value is their defaults.
 	Discovery discovery.Options
+	// DryRun runs no handler: each run is logged as "Would run" with its full
+	// environment and counts as a success (run --dry-run).
+	DryRun bool
 }
 
 // withDefaults returns o with its zero values filled in.

@@ -39,8 +39,7 @@ type Status struct {
 	// deliveries not done (waiting, retrying or running).
 	QueueDepth int `json:"queueDepth"`
 	Pending    int `json:"pending"`
-	// DeadLetters counts the deliveries given up and kept (0 until dead
-	// letters exist).
+	// DeadLetters counts the deliveries given up and kept.
 	DeadLetters int          `json:"deadLetters"`
 	Reload      ReloadStatus `json:"reload"`
 }
@@ -72,7 +71,9 @@ func (d *Daemon) Status(grace time.Duration) Status {
 		Rules:      d.ctrl.RuleStatuses(),
 		QueueDepth: d.ctrl.QueueDepth(),
 		Pending:    d.ctrl.Pending(),
-		Reload:     *d.obs.reload.Load(),
+		// Dead letters: the deliveries given up and kept (dead list).
+		DeadLetters: d.ctrl.DeadLetterCount(),
+		Reload:      *d.obs.reload.Load(),
 	}
 	for _, e := range d.engines.list.Load().engines {
 		inf := e.inf
