@@ -159,6 +159,7 @@ func (p *parser) config(doc *yaml.Node) *Config {
 		return cfg
 	}
 	var clusterKey, clusterVal, eventsVal, stateVal *yaml.Node
+	var haKey, haVal *yaml.Node
 	for _, kv := range pairs {
 		switch kv.name {
 		case "cluster":
@@ -167,11 +168,13 @@ func (p *parser) config(doc *yaml.Node) *Config {
 			eventsVal = kv.val
 		case "state":
 			stateVal = kv.val
+		case "ha":
+			haKey, haVal = kv.key, kv.val
 		default:
 			if strings.HasPrefix(kv.name, extensionPrefix) {
 				continue // free for YAML anchors, as in Compose files
 			}
-			p.unknownField(kv, "", []string{"cluster", "events", "state", extensionPrefix + "..."})
+			p.unknownField(kv, "", []string{"cluster", "events", "state", "ha", extensionPrefix + "..."})
 		}
 	}
 	if clusterKey == nil {
@@ -182,5 +185,8 @@ func (p *parser) config(doc *yaml.Node) *Config {
 	cfg.Engines, names = p.cluster(clusterKey, clusterVal)
 	cfg.Rules = p.rules(eventsVal, names)
 	cfg.StateRules = p.stateRules(stateVal, names)
+	if haKey != nil {
+		cfg.HA = p.ha(haKey, haVal)
+	}
 	return cfg
 }

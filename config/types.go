@@ -29,6 +29,8 @@ type Config struct {
 	Rules []Rule
 	// StateRules are the rules of state:, in the order the file lists them.
 	StateRules []StateRule
+	// HA is the ha: section (config/ha.go); nil runs a single daemon.
+	HA *HA
 }
 
 // Engine is one named Docker engine of the cluster.
