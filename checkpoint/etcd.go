@@ -81,18 +81,15 @@ const (
 // OpenEtcd reads every record under opts.Prefix. It returns an error when
 // etcd does not answer within ctx: the caller retries.
 func OpenEtcd(ctx context.Context, opts EtcdOptions) (*EtcdStore, error) {
-	if opts.Client == nil || opts.Guard == nil || opts.Writer == "" || !strings.HasSuffix(opts.Prefix, "/") {
-		return nil, errors.New("checkpoint: EtcdOptions.Client, Guard, Writer and a Prefix ending in / are required")
+	s, err := NewEtcdStore(opts)
+	if err != nil {
+		return nil, err
 	}
 	resp, err := opts.Client.Get(ctx, opts.Prefix, clientv3.WithPrefix(), clientv3.WithSort(clientv3.SortByCreateRevision, clientv3.SortAscend))
 	if err != nil {
 		return nil, fmt.Errorf("read the shared journal: %w", err)
 	}
-	s := &EtcdStore{
-		opts: opts, rev: resp.Header.Revision, keys: map[uint64]string{},
-		deliveries: map[uint64][]byte{}, stateRules: map[string][]byte{}, completed: map[string][]byte{},
-		stored: map[uint64]bool{}, wake: make(chan struct{}, 1), written: map[string]uint64{},
-	}
+	s.rev = resp.Header.Revision
 	st := &State{Engines: map[string][]byte{}, StateRules: map[string][]byte{}, Completed: map[string][]byte{}}
 	// Deliveries written in one transaction share a create revision: their
 	// keys (the writer's sequence numbers, fixed width) order them.
@@ -124,6 +121,20 @@ func OpenEtcd(ctx context.Context, opts EtcdOptions) (*EtcdStore, error) {
 	}
 	s.state = st
 	return s, nil
+}
+
+// NewEtcdStore returns a store of opts that has read nothing: its State is
+// empty (etcd was out of reach at start-up), it writes as OpenEtcd's does.
+func NewEtcdStore(opts EtcdOptions) (*EtcdStore, error) {
+	if opts.Client == nil || opts.Guard == nil || opts.Writer == "" || !strings.HasSuffix(opts.Prefix, "/") {
+		return nil, errors.New("checkpoint: EtcdOptions.Client, Guard, Writer and a Prefix ending in / are required")
+	}
+	return &EtcdStore{
+		opts: opts, keys: map[uint64]string{},
+		state:      &State{Engines: map[string][]byte{}, StateRules: map[string][]byte{}, Completed: map[string][]byte{}},
+		deliveries: map[uint64][]byte{}, stateRules: map[string][]byte{}, completed: map[string][]byte{},
+		stored: map[uint64]bool{}, wake: make(chan struct{}, 1), written: map[string]uint64{},
+	}, nil
 }
 
 // Path names the store in messages: the etcd prefix.

@@ -33,6 +33,8 @@ type Daemon struct {
 	ctrl    *controller.Controller
 	engines *registry
 	state   *durable
+	// ha is the election and shared journal of ha: (ha.go), nil without.
+	ha *haRun
 	// reload is the state of hot reload (reload.go).
 	reload reloadState
 
@@ -62,7 +64,13 @@ func New(opts Options) (*Daemon, error) {
 	if d.obs, err = newObserver(opts.Metrics, d.engines, opts.StuckAfter); err != nil {
 		return nil, fmt.Errorf("daemon: register metrics: %w", err)
 	}
-	if d.state, err = openDurable(d.log, opts.StateDir, cfg); err != nil {
+	if cfg.HA != nil {
+		// HA: the shared journal in etcd replaces the state file.
+		d.ha, d.state, err = openHA(d, cfg.HA)
+	} else {
+		d.state, err = openDurable(d.log, opts.StateDir, cfg)
+	}
+	if err != nil {
 		return nil, err
 	}
 	ctrlOpts := controller.Options{
@@ -76,6 +84,7 @@ func New(opts Options) (*Daemon, error) {
 		Watchdog:  d.obs.watchdog,
 	}
 	d.state.controllerOptions(&ctrlOpts)
+	d.ha.controllerOptions(&ctrlOpts)
 	d.ctrl = controller.New(ctrlOpts)
 	d.handler = d.ctrl
 	if obs := opts.Observe; obs != nil {
@@ -148,6 +157,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 
 	go d.obs.watchdog.Run(ctx)
+	d.ha.start(ctx)
 	d.state.start(ctx, d.engines.sources, d.opts.CheckpointInterval)
 	d.engines.start(ctx)
 	// The controller stops taking events only once the engines stopped
@@ -165,6 +175,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	err = d.ctrl.Run(ctrlCtx, d.opts.ShutdownTimeout)
 	d.engines.stop()
 	d.state.save(d.engines.sources())
+	d.ha.stop()
 	log.Info("Stopped")
 	return err
 }
@@ -175,6 +186,7 @@ func (d *Daemon) Close() {
 	d.closeOnce.Do(func() {
 		d.engines.stop()
 		d.state.close()
+		d.ha.stop()
 	})
 }
 

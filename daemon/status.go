@@ -43,6 +43,8 @@ type Status struct {
 	// letters exist).
 	DeadLetters int          `json:"deadLetters"`
 	Reload      ReloadStatus `json:"reload"`
+	// HA is which replica leads and since when (ha:); nil without ha:.
+	HA *HAStatus `json:"ha,omitempty"`
 }
 
 // EngineStatus is one engine in Status.
@@ -73,6 +75,7 @@ func (d *Daemon) Status(grace time.Duration) Status {
 		QueueDepth: d.ctrl.QueueDepth(),
 		Pending:    d.ctrl.Pending(),
 		Reload:     *d.obs.reload.Load(),
+		HA:         d.ha.status(),
 	}
 	for _, e := range d.engines.list.Load().engines {
 		inf := e.inf

@@ -30,6 +30,9 @@ type Options struct {
 	Margin time.Duration
 	// Logger logs elections and lost leases.
 	Logger logr.Logger
+	// OnStepDown, when set, is called each time this replica stops leading
+	// (the daemon stops its running handlers).
+	OnStepDown func()
 }
 
 // Status is what an Elector knows of the election.
@@ -329,6 +332,9 @@ func (e *Elector) stepDown(why string) {
 		e.log.Info("Stopped leading", "reason", why)
 		if e.metrics != nil {
 			e.metrics.standby()
+		}
+		if e.opts.OnStepDown != nil {
+			e.opts.OnStepDown()
 		}
 	}
 }

@@ -24,8 +24,9 @@ const module = "github.com/samalba/docker-eventsd"
 var allowed = map[string][]string{
 	"cmd/docker-eventsd":        {"config", "daemon", "endpoint", "metrics"},
 	"endpoint":                  {"daemon"},
-	"daemon":                    {"checkpoint", "config", "controller", "health", "informer", "metrics", "reconcile"},
+	"daemon":                    {"checkpoint", "config", "controller", "ha", "health", "informer", "metrics", "reconcile"},
 	"controller":                {"config", "health", "informer", "metrics", "reconcile"},
+	"ha":                        {"config"},
 	"health":                    {},
 	"metrics":                   {},
 	"informer":                  {"config", "informer/eventstream"},
