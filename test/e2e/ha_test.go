@@ -1,0 +1,359 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/samalba/docker-eventsd/internal/testenv"
+)
+
+// haTTL is the session lease of the HA tests: short, to keep them fast.
+const haTTL = 2 * time.Second
+
+// haEtcd returns the endpoints of the etcd cluster of hack/etcd-cluster.sh.
+// Under hack/test.sh (engines described) the cluster must be there too.
+func haEtcd(t *testing.T) string {
+	t.Helper()
+	eps := os.Getenv("EVENTSD_TEST_ETCD_CLUSTER")
+	if eps == "" {
+		if os.Getenv("EVENTSD_TEST_ENGINES") != "" {
+			t.Fatal("EVENTSD_TEST_ETCD_CLUSTER not set under hack/test.sh: its etcd-cluster block did not run")
+		}
+		t.Skip("EVENTSD_TEST_ETCD_CLUSTER not set (hack/etcd-cluster.sh up)")
+	}
+	return eps
+}
+
+// etcdMember runs hack/etcd-cluster.sh verb n (kill or start).
+func etcdMember(t *testing.T, verb string, n int) {
+	t.Helper()
+	out, err := exec.Command("../../hack/etcd-cluster.sh", verb, strconv.Itoa(n)).CombinedOutput()
+	if err != nil {
+		t.Fatalf("etcd-cluster.sh %s %d: %v: %s", verb, n, err, out)
+	}
+}
+
+// haRun is one handler run as the HA rule records it.
+type haRun struct {
+	replica    string
+	token      int64
+	container  string
+	start, end time.Time
+}
+
+// haCmd records, after the run, one line: replica, fence token, container,
+// start and end times (ns). 200 ms long, so that overlaps would show.
+const haCmd = `s=$(date +%s%N); sleep 0.2; e=$(date +%s%N); ` +
+	`echo "$EVENTSD_REPLICA $EVENTSD_FENCE_TOKEN $FROM_CONTAINER $s $e" >> "$OUT/runs"`
+
+// haSet is three replicas of the daemon on engine a and the test etcd.
+type haSet struct {
+	t        *testing.T
+	out      string
+	prefix   string
+	replicas map[string]*daemon
+	engine   string
+	img      string
+
+	mu      sync.Mutex
+	started []string // containers started, in order
+}
+
+// startHASet starts replicas r1..rn with the same config and $OUT.
+func startHASet(t *testing.T, n int) *haSet {
+	t.Helper()
+	eps := haEtcd(t)
+	engines := testenv.Engines(t)
+	s := &haSet{t: t, out: t.TempDir(), prefix: unique("ha"), replicas: map[string]*daemon{},
+		engine: engines["a"], img: testenv.Image(t)}
+	cfg := fmt.Sprintf(`
+cluster:
+  a: %s
+ha:
+  etcd: {endpoints: [%s], prefix: /eventsd-e2e/%s/}
+  ttl: %s
+  id: ${REPLICA}
+events:
+  - name: ha
+    type: start
+    from_container: '%s-*'
+    command: '%s'
+`, s.engine, strings.ReplaceAll(eps, ",", ", "), s.prefix, haTTL, s.prefix, haCmd)
+	path := filepath.Join(s.out, "events.yml")
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= n; i++ {
+		id := fmt.Sprintf("r%d", i)
+		s.replicas[id] = launchDaemon(t, path, s.out, "", []string{"REPLICA=" + id}, 1)
+	}
+	return s
+}
+
+// leader waits until exactly one replica last logged that it leads, and
+// returns its name.
+func (s *haSet) leader(timeout time.Duration, except ...string) string {
+	s.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		var leading []string
+		for id, d := range s.replicas {
+			logs := d.Logs()
+			if !slices.Contains(except, id) && strings.LastIndex(logs, `"msg":"Leading"`) > strings.LastIndex(logs, `"msg":"Stopped leading"`) {
+				leading = append(leading, id)
+			}
+		}
+		if len(leading) == 1 {
+			return leading[0]
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	s.t.Fatalf("no single leader within %v", timeout)
+	return ""
+}
+
+// startContainer starts container prefix-name on the engine.
+func (s *haSet) startContainer(name string) {
+	ctr := s.prefix + "-" + name
+	testenv.RunContainer(s.t, s.engine, ctr, s.img, "sleep", "600")
+	s.mu.Lock()
+	s.started = append(s.started, ctr)
+	s.mu.Unlock()
+}
+
+// churn starts a container every 250 ms until stop is closed.
+func (s *haSet) churn(stop <-chan struct{}) *sync.WaitGroup {
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(250 * time.Millisecond):
+			}
+			s.startContainer(fmt.Sprintf("c%d", i))
+		}
+	})
+	return &wg
+}
+
+// runs reads the recorded runs, by start time.
+func (s *haSet) runs() []haRun {
+	s.t.Helper()
+	b, _ := os.ReadFile(filepath.Join(s.out, "runs"))
+	var runs []haRun
+	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		f := strings.Fields(l)
+		if len(f) != 5 {
+			continue
+		}
+		tok, err1 := strconv.ParseInt(f[1], 10, 64)
+		st, err2 := strconv.ParseInt(f[3], 10, 64)
+		en, err3 := strconv.ParseInt(f[4], 10, 64)
+		if err1 != nil || err2 != nil || err3 != nil {
+			s.t.Fatalf("bad run line %q", l)
+		}
+		runs = append(runs, haRun{f[0], tok, f[2], time.Unix(0, st), time.Unix(0, en)})
+	}
+	slices.SortFunc(runs, func(a, b haRun) int { return a.start.Compare(b.start) })
+	return runs
+}
+
+// waitAllDelivered waits until every container started has a run.
+func (s *haSet) waitAllDelivered(timeout time.Duration) []haRun {
+	s.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		runs := s.runs()
+		seen := map[string]bool{}
+		for _, r := range runs {
+			seen[r.container] = true
+		}
+		s.mu.Lock()
+		var missing []string
+		for _, c := range s.started {
+			if !seen[c] {
+				missing = append(missing, c)
+			}
+		}
+		s.mu.Unlock()
+		if len(missing) == 0 {
+			return runs
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("%d containers never delivered within %v: %v", len(missing), timeout, missing)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// checkRuns checks what holds in every HA test: no two runs of one
+// delivery overlap in time, and fence tokens only grow in start order.
+func checkRuns(t *testing.T, runs []haRun) {
+	t.Helper()
+	byCtr := map[string][]haRun{}
+	var last int64
+	for _, r := range runs {
+		if r.token < last {
+			t.Errorf("fence token went down: %d after %d (run %+v)", r.token, last, r)
+		}
+		last = max(last, r.token)
+		for _, o := range byCtr[r.container] {
+			if r.start.Before(o.end) && o.start.Before(r.end) {
+				t.Errorf("two runs of the delivery of %s overlap: %+v and %+v", r.container, o, r)
+			}
+		}
+		byCtr[r.container] = append(byCtr[r.container], r)
+	}
+}
+
+func TestHALeaderSIGKILLedAStandbyDispatchesWithinTTLPlusOneSecondAndEveryTransitionIsDelivered(t *testing.T) {
+	s := startHASet(t, 3)
+	old := s.leader(3 * haTTL)
+	s.startContainer("first")
+	s.waitAllDelivered(30 * time.Second)
+
+	stop := make(chan struct{})
+	wg := s.churn(stop)
+	time.Sleep(time.Second)
+	killed := time.Now()
+	s.replicas[old].stop(syscall.SIGKILL)
+	time.Sleep(haTTL + 3*time.Second)
+	close(stop)
+	wg.Wait()
+	runs := s.waitAllDelivered(30 * time.Second)
+	checkRuns(t, runs)
+
+	var first *haRun
+	for i, r := range runs {
+		if r.replica != old && r.start.After(killed) {
+			first = &runs[i]
+			break
+		}
+	}
+	if first == nil {
+		t.Fatal("no run on another replica after the leader was killed")
+	}
+	takeover := first.start.Sub(killed)
+	t.Logf("takeover: leader %s SIGKILLed, first handler on %s after %v (token %d)", old, first.replica, takeover, first.token)
+	if takeover > haTTL+time.Second {
+		t.Errorf("takeover took %v, want at most TTL + 1s = %v", takeover, haTTL+time.Second)
+	}
+	for _, r := range runs {
+		if r.replica == old && r.start.After(killed) {
+			t.Errorf("the killed leader ran %+v", r)
+		}
+	}
+}
+
+func TestHALeaderSIGSTOPpedPastItsLeaseRunsNothingOnceAnotherLeads(t *testing.T) {
+	s := startHASet(t, 3)
+	old := s.leader(3 * haTTL)
+	s.startContainer("first")
+	s.waitAllDelivered(30 * time.Second)
+
+	stop := make(chan struct{})
+	wg := s.churn(stop)
+	time.Sleep(time.Second)
+	d := s.replicas[old]
+	paused := time.Now()
+	if err := d.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * haTTL)
+	if err := d.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	d.waitLog(`"msg":"Stopped leading"`, 1, 5*time.Second)
+	time.Sleep(2 * time.Second)
+	close(stop)
+	wg.Wait()
+	runs := s.waitAllDelivered(30 * time.Second)
+	checkRuns(t, runs)
+
+	// Once paused, the old leader starts nothing while another leads (it
+	// may lead again later, with a greater token).
+	var oldToken, newToken int64
+	for _, r := range runs {
+		if r.replica == old && !r.start.After(paused) {
+			oldToken = r.token
+		}
+		if r.replica != old && r.start.After(paused) && newToken == 0 {
+			newToken = r.token
+		}
+	}
+	if newToken <= oldToken {
+		t.Fatalf("no leadership with a greater token after the pause: old %d, new %d", oldToken, newToken)
+	}
+	for _, r := range runs {
+		if r.replica == old && r.start.After(paused) && r.token <= newToken {
+			t.Errorf("the paused leader ran %+v under token %d after another replica led with %d", r, r.token, newToken)
+		}
+	}
+}
+
+func TestHAOneEtcdMemberKilledChangesNothing(t *testing.T) {
+	s := startHASet(t, 3)
+	leader := s.leader(3 * haTTL)
+	s.startContainer("first")
+	s.waitAllDelivered(30 * time.Second)
+	before := s.runs()[0].token
+
+	stop := make(chan struct{})
+	wg := s.churn(stop)
+	time.Sleep(time.Second)
+	etcdMember(t, "kill", 1)
+	t.Cleanup(func() { etcdMember(t, "start", 1) })
+	time.Sleep(3 * haTTL)
+	close(stop)
+	wg.Wait()
+	runs := s.waitAllDelivered(30 * time.Second)
+	checkRuns(t, runs)
+	for _, r := range runs {
+		if r.replica != leader || r.token != before {
+			t.Errorf("run %+v: want every run on %s with token %d", r, leader, before)
+		}
+	}
+	etcdMember(t, "start", 1)
+}
+
+func TestHAQuorumLostStopsTheLeaderWithinTTLThenItResumesAndLosesNothing(t *testing.T) {
+	s := startHASet(t, 3)
+	s.leader(3 * haTTL)
+	s.startContainer("first")
+	s.waitAllDelivered(30 * time.Second)
+
+	stop := make(chan struct{})
+	wg := s.churn(stop)
+	time.Sleep(time.Second)
+	lost := time.Now()
+	etcdMember(t, "kill", 1)
+	etcdMember(t, "kill", 2)
+	t.Cleanup(func() {
+		etcdMember(t, "start", 1)
+		etcdMember(t, "start", 2)
+	})
+	time.Sleep(3 * haTTL)
+	restored := time.Now()
+	etcdMember(t, "start", 1)
+	etcdMember(t, "start", 2)
+	time.Sleep(2 * time.Second)
+	close(stop)
+	wg.Wait()
+	runs := s.waitAllDelivered(60 * time.Second)
+	checkRuns(t, runs)
+	for _, r := range runs {
+		if r.start.After(lost.Add(haTTL)) && r.start.Before(restored) {
+			t.Errorf("run %+v started more than TTL after quorum was lost, before it came back", r)
+		}
+	}
+}
