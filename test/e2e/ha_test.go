@@ -63,6 +63,7 @@ type haSet struct {
 	replicas map[string]*daemon
 	engine   string
 	img      string
+	path     string
 
 	mu      sync.Mutex
 	started []string // containers started, in order
@@ -92,11 +93,16 @@ events:
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	s.path = path
 	for i := 1; i <= n; i++ {
-		id := fmt.Sprintf("r%d", i)
-		s.replicas[id] = launchDaemon(t, path, s.out, "", []string{"REPLICA=" + id}, 1)
+		s.launch(fmt.Sprintf("r%d", i))
 	}
 	return s
+}
+
+// launch starts (again) the replica id.
+func (s *haSet) launch(id string) {
+	s.replicas[id] = launchDaemon(s.t, s.path, s.out, "", []string{"REPLICA=" + id}, 1)
 }
 
 // leader waits until exactly one replica last logged that it leads, and
@@ -356,4 +362,133 @@ func TestHAQuorumLostStopsTheLeaderWithinTTLThenItResumesAndLosesNothing(t *test
 			t.Errorf("run %+v started more than TTL after quorum was lost, before it came back", r)
 		}
 	}
+}
+
+// TestHATakeoverMeasured measures the takeover (leader SIGKILL → first
+// handler on the new leader) $EVENTSD_HA_TAKEOVERS times, the killed replica
+// started again after each, and logs every time (docs/RELIABILITY.md).
+func TestHATakeoverMeasured(t *testing.T) {
+	n, _ := strconv.Atoi(os.Getenv("EVENTSD_HA_TAKEOVERS"))
+	if n <= 0 {
+		t.Skip("EVENTSD_HA_TAKEOVERS not set: a measurement, not a check")
+	}
+	s := startHASet(t, 3)
+	stop := make(chan struct{})
+	wg := s.churn(stop)
+	defer func() { close(stop); wg.Wait() }()
+	var times []time.Duration
+	for i := range n {
+		old := s.leader(5 * haTTL)
+		time.Sleep(time.Second)
+		killed := time.Now()
+		s.replicas[old].stop(syscall.SIGKILL)
+		deadline := time.Now().Add(5 * haTTL)
+		var took time.Duration
+		for took == 0 && time.Now().Before(deadline) {
+			for _, r := range s.runs() {
+				if r.replica != old && r.start.After(killed) {
+					took = r.start.Sub(killed)
+					break
+				}
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if took == 0 {
+			t.Fatalf("takeover %d: no handler on another replica within %v", i+1, 5*haTTL)
+		}
+		times = append(times, took)
+		t.Logf("takeover %d: %s killed, %v", i+1, old, took)
+		s.launch(old)
+	}
+	slices.Sort(times)
+	t.Logf("takeovers (ttl %v, n=%d): min %v, median %v, max %v", haTTL, n, times[0], times[len(times)/2], times[len(times)-1])
+	checkRuns(t, s.waitAllDelivered(60*time.Second))
+}
+
+// TestExampleFailoverHAFencesAnOlderLeader runs examples/failover/ha.yml on
+// two replicas: the leader promotes the slave when the master dies, a new
+// leader (after the first was SIGKILLed) demotes it with a greater token,
+// and a promotion with the first leader's older token, as a deposed leader
+// resuming late would make, is refused by the slave.
+func TestExampleFailoverHAFencesAnOlderLeader(t *testing.T) {
+	eps := strings.Split(haEtcd(t), ",")
+	engines := testenv.Engines(t)
+	img := testenv.Image(t)
+	a, b := engines["a"], engines["b"]
+	if len(eps) != 3 {
+		t.Fatalf("EVENTSD_TEST_ETCD_CLUSTER = %v, want three endpoints", eps)
+	}
+	// The example's fixed prefix: nothing of an earlier run.
+	if out, err := exec.Command("etcdctl", "--endpoints", strings.Join(eps, ","), "del", "--prefix", "/eventsd/failover/").CombinedOutput(); err != nil {
+		t.Fatalf("etcdctl del: %v: %s", err, out)
+	}
+	dockerQuiet(a, "rm", "-f", "master")
+	dockerQuiet(b, "rm", "-f", "slave")
+	testenv.RunContainer(t, a, "master", img, "sleep", "86400")
+	testenv.RunContainer(t, b, "slave", img, "sleep", "86400")
+	slave := func(path string) []string {
+		out := testenv.Docker(t, b, "exec", "slave", "sh", "-c", `cat "$1" 2>/dev/null || true`, "sh", path)
+		if out == "" {
+			return nil
+		}
+		return strings.Split(out, "\n")
+	}
+	fence := func() int64 {
+		l := slave("/failover.fence")
+		if len(l) == 0 {
+			return 0
+		}
+		n, _ := strconv.ParseInt(l[0], 10, 64)
+		return n
+	}
+	dir := exampleDir(t, "failover")
+	env := []string{"ENGINE_A_URL=" + a, "ENGINE_B_URL=" + b, "ETCD_1=" + eps[0], "ETCD_2=" + eps[1], "ETCD_3=" + eps[2]}
+	if docker := os.Getenv("EVENTSD_TEST_DOCKER"); docker != "" {
+		env = append(env, "DOCKER="+docker)
+	}
+	s := &haSet{t: t, replicas: map[string]*daemon{}}
+	start := func(id string) {
+		s.replicas[id] = launchDaemon(t, filepath.Join(dir, "ha.yml"), t.TempDir(), dir, append(slices.Clone(env), "HOSTNAME="+id), 2)
+	}
+	start("r1")
+	start("r2")
+	first := s.leader(3 * haTTL)
+	waitFor(t, 30*time.Second, "master-running at start-up", func() (bool, string) {
+		return slices.ContainsFunc(slave("/failover.log"), func(l string) bool { return strings.Contains(l, "master back by master-running") }), ""
+	})
+
+	testenv.Docker(t, a, "kill", "master")
+	waitFor(t, 30*time.Second, "promotion", func() (bool, string) { return len(slave("/promoted")) == 1, strings.Join(slave("/failover.log"), "\n") })
+	t1 := fence()
+	if t1 <= 0 {
+		t.Fatalf("/failover.fence = %d after the promotion", t1)
+	}
+
+	s.replicas[first].stop(syscall.SIGKILL)
+	delete(s.replicas, first)
+	second := s.leader(3 * haTTL)
+	testenv.Docker(t, a, "start", "master")
+	waitFor(t, 30*time.Second, "demotion by the new leader", func() (bool, string) {
+		return len(slave("/demoted")) == 1 && fence() > t1, fmt.Sprintf("fence %d; %s", fence(), strings.Join(slave("/failover.log"), "\n"))
+	})
+
+	// No daemon runs; the master dies; a late promotion with the first
+	// leader's token comes: the slave refuses it.
+	s.replicas[second].stop(syscall.SIGTERM)
+	testenv.Docker(t, a, "kill", "master")
+	cmd := exec.Command("./promote.sh")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "MASTER=master", "SLAVE=slave", "ENGINE_A="+a, "ENGINE_B="+b, "EVENTSD_RULE=master-died",
+		"EVENT_ID=late-1", "EVENT_TYPE=die", fmt.Sprintf("EVENTSD_FENCE_TOKEN=%d", t1))
+	if docker := os.Getenv("EVENTSD_TEST_DOCKER"); docker != "" {
+		cmd.Env = append(cmd.Env, "DOCKER="+docker)
+	}
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "refused") {
+		t.Fatalf("late promotion with token %d: %v: %s", t1, err, out)
+	}
+	if p := slave("/promoted"); len(p) != 1 {
+		t.Fatalf("/promoted after a refused promotion: %q", p)
+	}
+	t.Logf("the slave's /failover.log:\n%s", strings.Join(slave("/failover.log"), "\n"))
 }
