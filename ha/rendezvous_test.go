@@ -25,7 +25,7 @@ func TestOwnerIsTheSameWhateverTheOrderOfTheMembers(t *testing.T) {
 // rendezvousSim assigns engines keys to replicas members, removes one
 // member and adds a new one, and reports the balance and what moved.
 type rendezvousSim struct {
-	maxOverMean, minOverMean float64
+	maxOverMean, minOverMean  float64
 	movedOnLeave, movedOnJoin int
 	onlyTheLeaversMoved       bool
 	onlyToTheJoinerMoved      bool
