@@ -185,3 +185,48 @@ func TestOnlyTheLeaderRunsHandlersAndAStandbyTakesOverWithoutRunningThemAgain(t 
 		t.Fatalf("runs = %+v, want c1 once on %s then c2 on %s with a greater token", runs, first.id, other.id)
 	}
 }
+
+func TestAReplicaWhoseEtcdIsOutOfReachStartsAsAStandbyAndKeepsItsDeliveries(t *testing.T) {
+	fk := informertest.New()
+	out := t.TempDir()
+	// Nothing listens there (the top of this package's test port range).
+	cfg, err := config.Parse("events.yml", fmt.Appendf(nil, haTestConfig, url("a"), "http://127.0.0.1:24799", "/x/", "lonely"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	d, err := New(Options{
+		Config: cfg, Workers: 2, Logger: testr.New(t), ShutdownTimeout: time.Second,
+		Environ:   []string{"PATH=" + os.Getenv("PATH"), "OUT=" + out},
+		NewClient: func(config.Engine) (informer.Client, error) { return fk, nil },
+	})
+	if err != nil {
+		t.Fatalf("New with etcd out of reach: %v", err)
+	}
+	t.Logf("New returned after %v", time.Since(start))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	select {
+	case <-d.Informer("a").Synced():
+	case <-time.After(waitTimeout):
+		t.Fatal("engine not in sync")
+	}
+	fk.Create("c1", "c1", "img", nil)
+	fk.Start("c1")
+	deadline := time.Now().Add(waitTimeout)
+	for d.Pending() != 1 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(time.Second)
+	if p := d.Pending(); p != 1 {
+		t.Fatalf("Pending = %d, want the delivery kept", p)
+	}
+	if runs := readRuns(t, out); len(runs) != 0 {
+		t.Fatalf("a replica without etcd ran %+v", runs)
+	}
+	if s := d.Status(0).HA; s == nil || s.Leading || s.Connected || s.Replica != "lonely" {
+		t.Fatalf("status = %+v", s)
+	}
+}
