@@ -30,6 +30,12 @@ events:
   - name: started
     type: start
     command: echo "$EVENTSD_REPLICA $EVENTSD_FENCE_TOKEN $CONTAINER_ID" >> "$OUT/runs"
+state:
+  - name: running
+    status: [running]
+    debounce: 10ms
+    max_delay: 50ms
+    command: echo "$EVENTSD_REPLICA $EVENTSD_FENCE_TOKEN $STATE_COUNT" >> "$OUT/state-runs"
 `
 
 // haReplica is one daemon of an HA test, over the shared fake engine.
@@ -183,6 +189,29 @@ func TestOnlyTheLeaderRunsHandlersAndAStandbyTakesOverWithoutRunningThemAgain(t 
 	runs = readRuns(t, out)
 	if len(runs) != 2 || runs[1].replica != other.id || runs[1].container != "c2" || runs[1].token <= runs[0].token {
 		t.Fatalf("runs = %+v, want c1 once on %s then c2 on %s with a greater token", runs, first.id, other.id)
+	}
+	// The state rule ran on the leader of the moment only: the set with c1
+	// (count 1) on the first, the set with c2 on the second.
+	sr, _ := os.ReadFile(filepath.Join(out, "state-runs"))
+	var sawFirst, sawOther bool
+	for _, l := range strings.Split(strings.TrimSpace(string(sr)), "\n") {
+		f := strings.Fields(l)
+		if len(f) != 3 {
+			t.Fatalf("state run line %q", l)
+		}
+		switch {
+		case f[0] == first.id && f[2] == "1":
+			sawFirst = true
+		case f[0] == other.id && f[2] == "2":
+			sawOther = true
+		case f[0] == first.id && f[2] == "0", f[0] == other.id:
+			// the empty set at start-up; the new leader's run of the set it found
+		default:
+			t.Errorf("state run %q: ran on a standby, or with a set it did not lead for", l)
+		}
+	}
+	if !sawFirst || !sawOther {
+		t.Fatalf("state runs:\n%s\nwant the first leader's with c1 and the second's with c1 and c2", sr)
 	}
 }
 
