@@ -41,6 +41,9 @@ type EtcdOptions struct {
 	// OnCompleted hears of every completed-delivery record written under
 	// Prefix after Open, by any replica (deleted: the record was evicted).
 	OnCompleted func(key string, deleted bool)
+	// Owns, when set, says which engines' checkpoints this replica writes
+	// (HA shard mode: the engines it owns); nil writes every engine's.
+	Owns func(engine string) bool
 }
 
 // EtcdStore is the journal and the engines' checkpoints in etcd, shared by

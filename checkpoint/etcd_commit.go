@@ -61,6 +61,9 @@ func (s *EtcdStore) commit(sources Sources, checkpoints bool) error {
 	var engines []engineWrite
 	if checkpoints && sources != nil {
 		for _, src := range sources() {
+			if s.opts.Owns != nil && !s.opts.Owns(src.Name()) {
+				continue
+			}
 			if v := src.CheckpointVersion(); v == 0 || v == s.written[src.Name()] {
 				continue
 			}

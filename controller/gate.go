@@ -36,6 +36,16 @@ type Gate interface {
 	Replica() string
 }
 
+// EngineGate is a Gate that decides per engine (HA shard mode: each engine
+// has one owner among the replicas). Event rules' handlers ask it for their
+// event's engine; state rules, which span engines, ask Allowed.
+type EngineGate interface {
+	Gate
+	// AllowedEngine reports whether a handler for an event of engine may
+	// start now, and the fence token it runs under.
+	AllowedEngine(engine string) (token int64, ok bool)
+}
+
 // gateState is the gate and what the controller learnt from the shared
 // journal: the deliveries another replica completed. It does nothing when
 // gate is nil.
@@ -104,12 +114,25 @@ func (c *Controller) gateDelivery(key Key, d *delivery) ([]string, bool) {
 			"engine", d.Event.Engine, "event", d.Event.ID)
 		return nil, false
 	}
-	env, ok := c.gateEnv()
+	var env []string
+	ok := false
+	if eg, isEngineGate := g.(EngineGate); isEngineGate {
+		if token, allowed := eg.AllowedEngine(d.Event.Engine); allowed {
+			env, ok = fenceEnv(token, g.Replica()), true
+		}
+	} else {
+		env, ok = c.gateEnv()
+	}
 	if !ok {
 		c.queue.AddAfter(key, standbyRecheck)
 		return nil, false
 	}
 	return env, true
+}
+
+// fenceEnv returns the variables of a handler run under token.
+func fenceEnv(token int64, replica string) []string {
+	return []string{envFenceToken + "=" + strconv.FormatInt(token, 10), envReplica + "=" + replica}
 }
 
 // gateEnv returns the environment a handler gets from the gate, and
@@ -123,7 +146,7 @@ func (c *Controller) gateEnv() ([]string, bool) {
 	if !ok {
 		return nil, false
 	}
-	return []string{envFenceToken + "=" + strconv.FormatInt(token, 10), envReplica + "=" + g.Replica()}, true
+	return fenceEnv(token, g.Replica()), true
 }
 
 // gateOpen reports whether handlers may start now.

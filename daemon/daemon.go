@@ -157,7 +157,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 
 	go d.obs.watchdog.Run(ctx)
-	d.ha.start(ctx)
+	d.ha.start(ctx, d.engines.names())
 	d.state.start(ctx, d.engines.sources, d.opts.CheckpointInterval)
 	d.engines.start(ctx)
 	// The controller stops taking events only once the engines stopped

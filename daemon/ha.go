@@ -23,9 +23,13 @@ import (
 // shared journal that replaces the state file. Its methods do nothing on a
 // nil *haRun (no ha:).
 type haRun struct {
-	cfg     config.HA
-	cli     *clientv3.Client
+	cfg config.HA
+	cli *clientv3.Client
+	// coord is the elector (leader mode) or the sharder (shard mode);
+	// elector is the election in both (the state rules' in shard mode).
+	coord   haCoordinator
 	elector *ha.Elector
+	sharder *ha.Sharder
 	store   *checkpoint.EtcdStore
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
@@ -42,21 +46,26 @@ const haLoadTimeout = 3
 // durable state of d. ctrl is called for the completed-delivery records
 // other replicas write; it is d.ctrl once New made it.
 func openHA(d *Daemon, h *config.HA) (*haRun, *durable, error) {
-	if h.Mode == config.HAModeShard {
-		return nil, nil, fmt.Errorf("%s:%d:%d: ha.mode: shard mode is not available in this version; use mode: leader (docs/HA.md)",
-			d.opts.Config.File, h.Pos.Line, h.Pos.Col)
-	}
 	cli, err := ha.NewClient(h.Etcd)
 	if err != nil {
 		return nil, nil, err
 	}
 	r := &haRun{cfg: *h, cli: cli}
-	r.elector, err = ha.NewElector(ha.Options{
-		Client: cli, Prefix: h.Etcd.Prefix, TTL: h.TTL, ID: h.ID, Logger: d.log.WithName("ha"),
+	hopts := ha.Options{Client: cli, Prefix: h.Etcd.Prefix, TTL: h.TTL, ID: h.ID, Logger: d.log.WithName("ha")}
+	if h.Mode == config.HAModeShard {
+		// shard.go: engines shared among the replicas, state rules on the
+		// elected one.
+		r.sharder, err = ha.NewSharder(hopts)
+		if err == nil {
+			r.elector, r.coord = r.sharder.Leader(), r.sharder
+		}
+	} else {
 		// A leader that may have lost its lease stops its handlers: another
 		// replica may run their deliveries soon.
-		OnStepDown: func() { d.opts.Runner.KillAll() },
-	})
+		hopts.OnStepDown = func() { d.opts.Runner.KillAll() }
+		r.elector, err = ha.NewElector(hopts)
+		r.coord = r.elector
+	}
 	if err == nil && d.opts.Metrics != nil {
 		err = r.elector.RegisterMetrics(d.opts.Metrics)
 	}
@@ -68,7 +77,8 @@ func openHA(d *Daemon, h *config.HA) (*haRun, *durable, error) {
 	_, _ = rand.Read(id[:])
 	opts := checkpoint.EtcdOptions{
 		Client: cli, Prefix: h.Etcd.Prefix + "journal/", Writer: h.ID + "." + hex.EncodeToString(id[:]),
-		Guard: r.elector.Guard,
+		Guard: r.coord.Guard,
+		Owns:  r.owns,
 		OnCompleted: func(key string, deleted bool) {
 			if deleted {
 				d.ctrl.ForgetElsewhere(key)
@@ -119,23 +129,44 @@ func (r *haRun) load(log logr.Logger, opts checkpoint.EtcdOptions) (*checkpoint.
 	}
 }
 
+// owns reports whether this replica writes the replay point of engine: in
+// shard mode its owner's, in leader mode the leader's (the guard decides).
+func (r *haRun) owns(engine string) bool {
+	if r.sharder == nil {
+		return true
+	}
+	return r.sharder.Owns(engine)
+}
+
 // controllerOptions makes the election the controller's gate.
 func (r *haRun) controllerOptions(opts *controller.Options) {
 	if r == nil {
 		return
 	}
-	opts.Gate = r.elector
+	opts.Gate = r.coord
 }
 
 // start runs the election until stop: it outlives ctx, so that this
 // replica leads until its handlers ended and its journal was written.
-func (r *haRun) start(ctx context.Context) {
+func (r *haRun) start(ctx context.Context, engines []string) {
 	if r == nil {
 		return
 	}
 	var ectx context.Context
 	ectx, r.cancel = context.WithCancel(context.WithoutCancel(ctx))
-	r.wg.Go(func() { r.elector.Run(ectx) })
+	if r.sharder != nil {
+		r.sharder.SetEngines(engines)
+	}
+	r.wg.Go(func() { r.coord.Run(ectx) })
+}
+
+// haCoordinator is what leader mode (ha.Elector) and shard mode
+// (ha.Sharder) give the daemon: the controller's gate, the shared journal's
+// guard, and their loop.
+type haCoordinator interface {
+	controller.Gate
+	Guard() (key string, rev int64, ok bool)
+	Run(ctx context.Context)
 }
 
 // stop ends the election (a leader resigns) and closes the etcd client.
@@ -156,6 +187,10 @@ func (r *haRun) status() *HAStatus {
 	if r == nil {
 		return nil
 	}
+	if r.sharder != nil {
+		s, members, owned := r.sharder.Status()
+		return &HAStatus{Status: s, Mode: r.cfg.Mode, TTL: r.cfg.TTL.String(), Members: members, Owned: owned}
+	}
 	s := r.elector.Status()
 	return &HAStatus{Status: s, Mode: r.cfg.Mode, TTL: r.cfg.TTL.String()}
 }
@@ -167,6 +202,10 @@ type HAStatus struct {
 	Mode string `json:"mode"`
 	// TTL is the session lease.
 	TTL string `json:"ttl"`
+	// Members and Owned are, in shard mode, the live replicas and the
+	// engines this one owns (the leader runs the state rules).
+	Members []string `json:"members,omitempty"`
+	Owned   []string `json:"owned,omitempty"`
 }
 
 // HAReady returns the line /readyz adds about the election, "" without

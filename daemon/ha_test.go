@@ -259,3 +259,124 @@ func TestAReplicaWhoseEtcdIsOutOfReachStartsAsAStandbyAndKeepsItsDeliveries(t *t
 		t.Fatalf("status = %+v", s)
 	}
 }
+
+// shardTestConfig has three engines shared by the replicas.
+const shardTestConfig = `
+cluster:
+  a: tcp://a.invalid:2375
+  b: tcp://b.invalid:2375
+  c: tcp://c.invalid:2375
+ha:
+  etcd: {endpoints: [%s], prefix: %s}
+  ttl: 2s
+  mode: shard
+  id: %s
+events:
+  - name: started
+    type: start
+    command: echo "$EVENTSD_REPLICA $EVENTSD_FENCE_TOKEN $FROM_ENGINE-$CONTAINER_ID" >> "$OUT/runs"
+`
+
+func TestShardModeRunsEachEnginesEventsOnItsOwnerAndMovesADeadReplicasEngines(t *testing.T) {
+	eps := os.Getenv("EVENTSD_TEST_ETCD_CLUSTER")
+	if eps == "" {
+		t.Skip("EVENTSD_TEST_ETCD_CLUSTER not set (hack/etcd-cluster.sh up)")
+	}
+	fakes := map[string]*informertest.Engine{}
+	for _, n := range []string{"a", "b", "c"} {
+		fakes["tcp://"+n+".invalid:2375"] = informertest.New()
+	}
+	out := t.TempDir()
+	prefix := fmt.Sprintf("/eventsd-test/%s/%d/", t.Name(), time.Now().UnixNano())
+	var rs []*haReplica
+	for _, id := range []string{"r1", "r2"} {
+		cfg, err := config.Parse("events.yml", fmt.Appendf(nil, shardTestConfig, eps, prefix, id))
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := New(Options{
+			Config: cfg, Workers: 2, Logger: testr.New(t).WithValues("replica", id), ShutdownTimeout: 5 * time.Second,
+			Environ:   []string{"PATH=" + os.Getenv("PATH"), "OUT=" + out},
+			NewClient: func(e config.Engine) (informer.Client, error) { return fakes[e.URL], nil },
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		r := &haReplica{id: id, d: d, stop: cancel, done: make(chan error, 1)}
+		go func() { r.done <- d.Run(ctx) }()
+		t.Cleanup(r.shutdown)
+		rs = append(rs, r)
+	}
+	// Every engine owned by one of the two.
+	deadline := time.Now().Add(waitTimeout)
+	for {
+		n := 0
+		for _, r := range rs {
+			n += len(r.d.ha.status().Owned)
+		}
+		if n == 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d engines owned, want 3", n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	owner := map[string]string{}
+	for _, r := range rs {
+		for _, e := range r.d.ha.status().Owned {
+			owner[e] = r.id
+		}
+	}
+	for _, r := range rs {
+		for _, n := range []string{"a", "b", "c"} {
+			select {
+			case <-r.d.Informer(n).Synced():
+			case <-time.After(waitTimeout):
+				t.Fatal("engine not in sync")
+			}
+		}
+	}
+	for _, n := range []string{"a", "b", "c"} {
+		fk := fakes["tcp://"+n+".invalid:2375"]
+		fk.Create("x1", "x1", "img", nil)
+		fk.Start("x1")
+	}
+	runs := waitRuns(t, out, 3)
+	time.Sleep(500 * time.Millisecond)
+	runs = readRuns(t, out)
+	if len(runs) != 3 {
+		t.Fatalf("runs = %+v, want one per engine", runs)
+	}
+	for _, r := range runs {
+		if e := strings.Split(r.container, "-")[0]; owner[e] != r.replica {
+			t.Errorf("run %+v: engine %s is owned by %s", r, e, owner[e])
+		}
+	}
+	// r1 leaves: r2 owns the three engines, and runs their next events.
+	rs[0].shutdown()
+	deadline = time.Now().Add(waitTimeout)
+	for len(rs[1].d.ha.status().Owned) != 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("r2 owns %v after r1 left", rs[1].d.ha.status().Owned)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for _, n := range []string{"a", "b", "c"} {
+		fk := fakes["tcp://"+n+".invalid:2375"]
+		fk.Create("x2", "x2", "img", nil)
+		fk.Start("x2")
+	}
+	runs = waitRuns(t, out, 6)
+	time.Sleep(500 * time.Millisecond)
+	runs = readRuns(t, out)
+	if len(runs) != 6 {
+		t.Fatalf("runs = %+v, want one per event", runs)
+	}
+	for _, r := range runs[3:] {
+		if r.replica != "r2" {
+			t.Errorf("run %+v after r1 left, want on r2", r)
+		}
+	}
+}

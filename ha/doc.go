@@ -24,7 +24,13 @@
 // report a leader key deleted with no successor (the leader is read again
 // on every change under the election prefix instead).
 //
-// Journal (journal.go) is the shared journal: the pending deliveries, the
-// completed ones and the engines' replay points, in etcd under the prefix,
-// written only in transactions guarded by the leader key.
+// The shared journal (the pending deliveries, the completed ones and the
+// engines' replay points, written only in transactions guarded by the
+// leader key) is checkpoint.EtcdStore; this package gives it its guard.
+//
+// Shard mode (Sharder, shard.go) shares the engines' event rules among the
+// live replicas: each engine is owned by the member rendezvous hashing
+// (Owner) gives it, through a key under the owner's lease; state rules run
+// on a replica elected as in leader mode. Membership (members.go) is the
+// members' registration and view alone.
 package ha
