@@ -492,3 +492,70 @@ func TestExampleFailoverHAFencesAnOlderLeader(t *testing.T) {
 	}
 	t.Logf("the slave's /failover.log:\n%s", strings.Join(slave("/failover.log"), "\n"))
 }
+
+// TestHAShardModeAKilledReplicasEngineIsDispatchedAgainWithinTTLPlusTwoSeconds
+// runs three replicas in shard mode on engines a and b, SIGKILLs the owner of
+// engine a, and checks that a's events are dispatched by another replica
+// within TTL + 2 s of the kill, none lost, and that b's events never ran on
+// a replica that did not own b.
+func TestHAShardModeAKilledReplicasEngineIsDispatchedAgainWithinTTLPlusTwoSeconds(t *testing.T) {
+	eps := haEtcd(t)
+	engines := testenv.Engines(t)
+	s := &haSet{t: t, out: t.TempDir(), prefix: unique("shard"), replicas: map[string]*daemon{}, engine: engines["a"], img: testenv.Image(t)}
+	cfg := fmt.Sprintf(`
+cluster:
+  a: %s
+  b: %s
+ha:
+  etcd: {endpoints: [%s], prefix: /eventsd-e2e/%s/}
+  ttl: %s
+  mode: shard
+  id: ${REPLICA}
+events:
+  - name: ha
+    type: start
+    from_container: '%s-*'
+    command: '%s'
+`, engines["a"], engines["b"], strings.ReplaceAll(eps, ",", ", "), s.prefix, haTTL, s.prefix, haCmd)
+	s.path = filepath.Join(s.out, "events.yml")
+	if err := os.WriteFile(s.path, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 3; i++ {
+		id := fmt.Sprintf("r%d", i)
+		s.replicas[id] = launchDaemon(t, s.path, s.out, "", []string{"REPLICA=" + id}, 2)
+	}
+	// The owner of a: the replica that ran a's first event.
+	s.startContainer("first")
+	runs := s.waitAllDelivered(30 * time.Second)
+	owner := runs[0].replica
+	stop := make(chan struct{})
+	wg := s.churn(stop)
+	time.Sleep(time.Second)
+	killed := time.Now()
+	s.replicas[owner].stop(syscall.SIGKILL)
+	time.Sleep(haTTL + 3*time.Second)
+	close(stop)
+	wg.Wait()
+	runs = s.waitAllDelivered(30 * time.Second)
+	checkRunsPerOwner(t, runs)
+	var first *haRun
+	for i, r := range runs {
+		if r.replica != owner && r.start.After(killed) {
+			first = &runs[i]
+			break
+		}
+	}
+	if first == nil {
+		t.Fatal("engine a's events never dispatched again after its owner was killed")
+	}
+	took := first.start.Sub(killed)
+	t.Logf("shard: owner %s of engine a SIGKILLed, a dispatched again by %s after %v", owner, first.replica, took)
+	if took > haTTL+2*time.Second {
+		t.Errorf("engine a dispatched again after %v, want at most TTL + 2s", took)
+	}
+}
+
+// checkRunsPerOwner is checkRuns for shard mode, where tokens are per
+// engine (here, every run is of engine a): no overlap, tokens grow.
+func checkRunsPerOwner(t *testing.T, runs []haRun) { t.Helper(); checkRuns(t, runs) }
