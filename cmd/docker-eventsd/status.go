@@ -127,6 +127,9 @@ func printStatus(w io.Writer, st *daemon.Status, now time.Time) error {
 		}
 		fmt.Fprintf(tw, "HA replica:\t%s (%s)\nHA leader:\t%s, since %s, fence token %d\n",
 			h.Replica, role, dash(h.Leader), ago(h.LeaderSince, now), h.FenceToken)
+		if h.Mode == "shard" {
+			fmt.Fprintf(tw, "HA members:\t%s\nHA engines owned:\t%s\n", dash(strings.Join(h.Members, ", ")), dash(strings.Join(h.Owned, ", ")))
+		}
 	}
 	return tw.Flush()
 }
