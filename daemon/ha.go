@@ -46,6 +46,9 @@ const haLoadTimeout = 3
 // durable state of d. ctrl is called for the completed-delivery records
 // other replicas write; it is d.ctrl once New made it.
 func openHA(d *Daemon, h *config.HA) (*haRun, *durable, error) {
+	if d.opts.StateDir != "" {
+		d.log.Info("Not using the state directory: with ha: the state is in etcd", "stateDir", d.opts.StateDir)
+	}
 	cli, err := ha.NewClient(h.Etcd)
 	if err != nil {
 		return nil, nil, err
