@@ -97,6 +97,7 @@ func New(opts Options) (*Daemon, error) {
 	// informer is built.
 	if err := d.state.recover(d.ctrl); err != nil {
 		d.state.close()
+		d.ha.stop()
 		return nil, err
 	}
 	d.reload.static = slices.Clone(cfg.Engines)
@@ -113,6 +114,7 @@ func New(opts Options) (*Daemon, error) {
 		}
 		if err != nil {
 			d.state.close()
+			d.ha.stop()
 			return nil, err
 		}
 	}
