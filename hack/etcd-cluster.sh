@@ -70,7 +70,17 @@ pid_of() {
 running() {
 	local pid
 	pid=$(pid_of "$1") || return 1
-	[[ -n $pid ]] && kill -0 "$pid" 2>/dev/null
+	[[ -n $pid ]] && alive "$pid"
+}
+
+# alive: the process exists and is not a zombie (a member whose parent, an
+# earlier run of this script, is gone is reparented, and a pid 1 that does
+# not reap leaves it a zombie after SIGKILL).
+alive() {
+	kill -0 "$1" 2>/dev/null || return 1
+	local state
+	state=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 1
+	[[ $state != Z ]]
 }
 
 start_member() {
@@ -107,7 +117,7 @@ stop_member() {
 	[[ -n $pid ]] || return 0
 	kill "-$sig" "$pid" 2>/dev/null || true
 	for ((i = 0; i < 100; i++)); do
-		kill -0 "$pid" 2>/dev/null || break
+		alive "$pid" || break
 		sleep 0.05
 	done
 	kill -KILL "$pid" 2>/dev/null || true

@@ -341,8 +341,9 @@ func TestHAQuorumLostStopsTheLeaderWithinTTLThenItResumesAndLosesNothing(t *test
 	stop := make(chan struct{})
 	wg := s.churn(stop)
 	time.Sleep(time.Second)
-	lost := time.Now()
 	etcdMember(t, "kill", 1)
+	// Quorum is lost when the second of three members dies.
+	lost := time.Now()
 	etcdMember(t, "kill", 2)
 	t.Cleanup(func() {
 		etcdMember(t, "start", 1)
