@@ -31,6 +31,5 @@
 // Shard mode (Sharder, shard.go) shares the engines' event rules among the
 // live replicas: each engine is owned by the member rendezvous hashing
 // (Owner) gives it, through a key under the owner's lease; state rules run
-// on a replica elected as in leader mode. Membership (members.go) is the
-// members' registration and view alone.
+// on a replica elected as in leader mode.
 package ha
