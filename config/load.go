@@ -159,6 +159,7 @@ func (p *parser) config(doc *yaml.Node) *Config {
 		return cfg
 	}
 	var clusterKey, clusterVal, eventsVal, stateVal, discoveryVal *yaml.Node
+	var haKey, haVal *yaml.Node
 	for _, kv := range pairs {
 		switch kv.name {
 		case "cluster":
@@ -169,11 +170,13 @@ func (p *parser) config(doc *yaml.Node) *Config {
 			stateVal = kv.val
 		case "discovery":
 			discoveryVal = kv.val
+		case "ha":
+			haKey, haVal = kv.key, kv.val
 		default:
 			if strings.HasPrefix(kv.name, extensionPrefix) {
 				continue // free for YAML anchors, as in Compose files
 			}
-			p.unknownField(kv, "", []string{"cluster", "discovery", "events", "state", extensionPrefix + "..."})
+			p.unknownField(kv, "", []string{"cluster", "discovery", "events", "state", "ha", extensionPrefix + "..."})
 		}
 	}
 	if clusterKey == nil {
@@ -189,5 +192,8 @@ func (p *parser) config(doc *yaml.Node) *Config {
 	}
 	cfg.Rules = p.rules(eventsVal, names)
 	cfg.StateRules = p.stateRules(stateVal, names)
+	if haKey != nil {
+		cfg.HA = p.ha(haKey, haVal)
+	}
 	return cfg
 }

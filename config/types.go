@@ -37,6 +37,8 @@ type Config struct {
 	// Discovery are the sources of discovery:, in the order the file lists
 	// them: engines added to Engines while the daemon runs.
 	Discovery []Discovery
+	// HA is the ha: section (config/ha.go); nil runs a single daemon.
+	HA *HA
 }
 
 // Engine is one named Docker engine of the cluster.

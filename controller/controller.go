@@ -85,6 +85,9 @@ type Options struct {
 	// DefaultCompletedMaxAge.
 	CompletedLimit  int
 	CompletedMaxAge time.Duration
+	// Gate, when not nil, decides whether handlers may start (HA: only on
+	// the leader, see gate.go); nil lets every handler start.
+	Gate Gate
 	// Metrics, when not nil, is where the rules' metrics and the workqueue's
 	// are registered (see metrics.go).
 	Metrics prometheus.Registerer
@@ -106,6 +109,8 @@ type Options struct {
 // Controller matches events against the rules and runs their handlers. It is
 // safe for concurrent use.
 type Controller struct {
+	// gating is Options.Gate and what the shared journal said (gate.go).
+	gating gateState
 	// rules holds the event rules in force (see rules.go); SetRules swaps it.
 	rules atomic.Pointer[ruleSet]
 	// environ is Options.Environ, for the rules SetRules compiles.
@@ -209,6 +214,7 @@ func New(opts Options) *Controller {
 		watchdog:    opts.Watchdog,
 		stateResume: opts.StateRuleRecords,
 	}
+	c.gating.gate = opts.Gate
 	if c.workers <= 0 {
 		c.workers = DefaultWorkers
 	}

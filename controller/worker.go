@@ -71,13 +71,17 @@ func (c *Controller) syncKey(ctx context.Context, key Key) {
 		c.queue.AddAfter(key, wait)
 		return
 	}
+	gateEnv, ok := c.gateDelivery(key, d)
+	if !ok {
+		return
+	}
 	ev := d.Event
 	log := logr.FromContextOrDiscard(ctx).WithValues(
 		"rule", r.name, "engine", ev.Engine, "container", containerName(ev), "event", ev.ID)
 	attempt := d.Attempt + 1
 	log.V(1).Info("Running handler", "attempt", attempt, "waited", c.clock.Since(d.Enqueued))
 
-	res, err := c.runDelivery(ctx, log, r, d)
+	res, err := c.runDelivery(ctx, log, r, d, gateEnv)
 	switch {
 	case err == nil:
 		// Popped before logging, so that whoever reads the log sees Pending
@@ -138,7 +142,7 @@ func (c *Controller) complete(key Key, d *delivery, outcome string) {
 // runDelivery makes one attempt of d. A panic on the way (in the Runner, or
 // making the environment) is recovered into an error, so one bad run cannot
 // take the daemon down; it counts as a failed attempt.
-func (c *Controller) runDelivery(ctx context.Context, log logr.Logger, r *rule, d *delivery) (res reconcile.Result, err error) {
+func (c *Controller) runDelivery(ctx context.Context, log logr.Logger, r *rule, d *delivery, gateEnv []string) (res reconcile.Result, err error) {
 	c.running.Add(1)
 	defer c.running.Add(-1)
 	defer func() {
@@ -160,7 +164,7 @@ func (c *Controller) runDelivery(ctx context.Context, log logr.Logger, r *rule, 
 	}
 	return c.runner.Run(ctx, reconcile.Command{
 		Script:  r.cfg.Command,
-		Env:     eventEnv(r.env, r.name, ev, url, d.Attempt+1),
+		Env:     append(eventEnv(r.env, r.name, ev, url, d.Attempt+1), gateEnv...),
 		Stdin:   d.stdin,
 		Timeout: r.cfg.Timeout,
 		Grace:   c.grace,

@@ -33,6 +33,8 @@ type Daemon struct {
 	ctrl    *controller.Controller
 	engines *registry
 	state   *durable
+	// ha is the election and shared journal of ha: (ha.go), nil without.
+	ha *haRun
 	// reload is the state of hot reload (reload.go).
 	reload reloadState
 	// disc is the state of the discovery sources (discovery.go).
@@ -64,7 +66,13 @@ func New(opts Options) (*Daemon, error) {
 	if d.obs, err = newObserver(opts.Metrics, d.engines, opts.StuckAfter); err != nil {
 		return nil, fmt.Errorf("daemon: register metrics: %w", err)
 	}
-	if d.state, err = openDurable(d.log, opts.StateDir, cfg); err != nil {
+	if cfg.HA != nil {
+		// HA: the shared journal in etcd replaces the state file.
+		d.ha, d.state, err = openHA(d, cfg.HA)
+	} else {
+		d.state, err = openDurable(d.log, opts.StateDir, cfg)
+	}
+	if err != nil {
 		return nil, err
 	}
 	ctrlOpts := controller.Options{
@@ -79,6 +87,7 @@ func New(opts Options) (*Daemon, error) {
 		DryRun:    opts.DryRun,
 	}
 	d.state.controllerOptions(&ctrlOpts)
+	d.ha.controllerOptions(&ctrlOpts)
 	d.ctrl = controller.New(ctrlOpts)
 	d.handler = d.ctrl
 	if obs := opts.Observe; obs != nil {
@@ -91,6 +100,7 @@ func New(opts Options) (*Daemon, error) {
 	// informer is built.
 	if err := d.state.recover(d.ctrl); err != nil {
 		d.state.close()
+		d.ha.stop()
 		return nil, err
 	}
 	d.reload.static = slices.Clone(cfg.Engines)
@@ -108,6 +118,7 @@ func New(opts Options) (*Daemon, error) {
 		}
 		if err != nil {
 			d.state.close()
+			d.ha.stop()
 			return nil, err
 		}
 	}
@@ -155,6 +166,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 
 	go d.obs.watchdog.Run(ctx)
+	d.ha.start(ctx, d.engines.names())
 	d.state.start(ctx, d.engines.sources, d.opts.CheckpointInterval)
 	d.engines.start(ctx)
 	d.runDiscovery(ctx)
@@ -175,6 +187,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	err = d.ctrl.Run(ctrlCtx, d.opts.ShutdownTimeout)
 	d.engines.stop()
 	d.state.save(d.engines.sources())
+	d.ha.stop()
 	log.Info("Stopped")
 	return err
 }
@@ -185,6 +198,7 @@ func (d *Daemon) Close() {
 	d.closeOnce.Do(func() {
 		d.engines.stop()
 		d.state.close()
+		d.ha.stop()
 	})
 }
 

@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -23,7 +24,7 @@ import (
 // *durable (no state directory: nothing survives a restart).
 type durable struct {
 	log   logr.Logger
-	store *checkpoint.Store
+	store durableStore
 	// resume are the checkpoints to resume the engines of the config from,
 	// by engine name; each is taken once.
 	resume map[string]*informer.Checkpoint
@@ -47,11 +48,17 @@ func openDurable(log logr.Logger, dir string, cfg *config.Config) (*durable, err
 	if err != nil {
 		return nil, err
 	}
+	return newDurable(log, store, cfg)
+}
+
+// newDurable reads store (a state file, or the shared journal of HA) for
+// cfg, and closes it on failure.
+func newDurable(log logr.Logger, store durableStore, cfg *config.Config) (*durable, error) {
 	s := &durable{log: log, store: store}
 	st := store.State()
 	log.Info("Opened the state file", "file", store.Path(), "engines", len(st.Engines), "pending", len(st.Deliveries),
 		"completed", len(st.Completed), "deadLetters", len(st.DeadLetters))
-	err = s.decode()
+	err := s.decode()
 	if err == nil {
 		err = s.pickCheckpoints(cfg)
 	}
@@ -239,7 +246,10 @@ func (s *durable) save(sources []checkpoint.Source) {
 	s.cancel()
 	s.wg.Wait()
 	s.cancel = nil
-	if err := s.store.Flush(sources); err != nil {
+	if err := s.store.Flush(sources); errors.Is(err, checkpoint.ErrNotLeader) {
+		s.log.Info("Not writing the shared journal at shutdown: this replica does not lead")
+		return
+	} else if err != nil {
 		s.log.Error(err, "Writing the state file at shutdown failed")
 		return
 	}

@@ -42,6 +42,8 @@ type Status struct {
 	// DeadLetters counts the deliveries given up and kept.
 	DeadLetters int          `json:"deadLetters"`
 	Reload      ReloadStatus `json:"reload"`
+	// HA is which replica leads and since when (ha:); nil without ha:.
+	HA *HAStatus `json:"ha,omitempty"`
 }
 
 // EngineStatus is one engine in Status.
@@ -74,6 +76,7 @@ func (d *Daemon) Status(grace time.Duration) Status {
 		// Dead letters: the deliveries given up and kept (dead list).
 		DeadLetters: d.ctrl.DeadLetterCount(),
 		Reload:      *d.obs.reload.Load(),
+		HA:          d.ha.status(),
 	}
 	for _, e := range d.engines.list.Load().engines {
 		inf := e.inf

@@ -138,7 +138,12 @@ func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 		plain(w, http.StatusServiceUnavailable, "waiting for engine: "+strings.Join(waiting, "\nwaiting for engine: ")+"\n")
 		return
 	}
-	plain(w, http.StatusOK, "ok\n")
+	body := "ok\n"
+	// With ha:, which replica leads and since when (daemon.HAReady).
+	if h, ok := s.opts.Daemon.(interface{ HAReady() string }); ok {
+		body += h.HAReady()
+	}
+	plain(w, http.StatusOK, body)
 }
 
 // status serves the daemon's Status as JSON.

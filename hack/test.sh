@@ -84,6 +84,7 @@ go vet ./...
 started=
 podman_started=
 discovery_started=
+etcd_cluster_started=
 # shellcheck disable=SC2317 # invoked by the trap
 cleanup() {
 	local status=$?
@@ -102,6 +103,12 @@ cleanup() {
 		"$ROOT/hack/dnsmasq.sh" down || status=1
 	fi
 	# --- end etcd, redis, dnsmasq
+	# --- etcd-cluster: always stopped
+	if [[ -n $etcd_cluster_started ]]; then
+		section "etcd cluster down"
+		"$ROOT/hack/etcd-cluster.sh" down || status=1
+	fi
+	# --- end etcd-cluster
 	if [[ -n $started ]]; then
 		if [[ ${EVENTSD_KEEP_ENGINES:-} == 1 ]]; then
 			section "engines kept (EVENTSD_KEEP_ENGINES=1): $EVENTSD_TEST_ENGINES"
@@ -161,6 +168,18 @@ if [[ -z ${EVENTSD_TEST_ETCD:-} ]]; then
 	set +a
 fi
 # --- end etcd, redis, dnsmasq
+# --- etcd-cluster: the three-member etcd of the HA tests (hack/etcd-cluster.sh),
+# unless EVENTSD_TEST_ETCD_CLUSTER names one already; stopped by cleanup.
+if [[ -z ${EVENTSD_TEST_ETCD_CLUSTER:-} ]]; then
+	section "etcd cluster up"
+	etcd_cluster_started=1 # before up: a half-started cluster is stopped too
+	"$ROOT/hack/etcd-cluster.sh" up
+	set -a
+	# shellcheck source=/dev/null
+	. "${EVENTSD_ETCD_CLUSTER_DIR:-/tmp/eventsd-etcd-cluster}/env"
+	set +a
+fi
+# --- end etcd-cluster
 
 pkgs=(./...)
 for a in "$@"; do

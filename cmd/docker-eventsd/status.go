@@ -85,6 +85,17 @@ func printStatus(w io.Writer, st *daemon.Status, now time.Time) error {
 	}
 	fmt.Fprintf(tw, "Queue depth:\t%d\nPending deliveries:\t%d\nDead letters:\t%d\nReady:\t%s\nHealth:\t%s\nConfig:\t%s, loaded %s\nUp since:\t%s\n",
 		st.QueueDepth, st.Pending, st.DeadLetters, ready, health, reload, ago(st.Reload.At, now), ago(st.Started, now))
+	if h := st.HA; h != nil {
+		role := "standby"
+		if h.Leading {
+			role = "leader"
+		}
+		fmt.Fprintf(tw, "HA replica:\t%s (%s)\nHA leader:\t%s, since %s, fence token %d\n",
+			h.Replica, role, dash(h.Leader), ago(h.LeaderSince, now), h.FenceToken)
+		if h.Mode == "shard" {
+			fmt.Fprintf(tw, "HA members:\t%s\nHA engines owned:\t%s\n", dash(strings.Join(h.Members, ", ")), dash(strings.Join(h.Owned, ", ")))
+		}
+	}
 	return tw.Flush()
 }
 

@@ -24,9 +24,10 @@ const module = "github.com/samalba/docker-eventsd"
 var allowed = map[string][]string{
 	"cmd/docker-eventsd":        {"config", "daemon", "endpoint", "metrics"},
 	"endpoint":                  {"daemon"},
-	"daemon":                    {"checkpoint", "config", "controller", "discovery", "health", "informer", "metrics", "reconcile"},
+	"daemon":                    {"checkpoint", "config", "controller", "discovery", "ha", "health", "informer", "metrics", "reconcile"},
 	"discovery":                 {"config"},
 	"controller":                {"config", "health", "informer", "metrics", "reconcile"},
+	"ha":                        {"config"},
 	"health":                    {},
 	"metrics":                   {},
 	"informer":                  {"config", "informer/eventstream"},
