@@ -10,7 +10,7 @@ import (
 // ruleFields are the keys of a rule.
 func ruleFields() []string {
 	fields := append([]string{"name", "type", "object"}, selectorFields()...)
-	return append(append(fields, "exit_code"), actionFields()...)
+	return append(append(fields, "exit_code", "cooldown"), append(actionFields(), "webhook")...)
 }
 
 // ruleNodes keeps the key nodes of the fields that are checked against each
@@ -61,6 +61,8 @@ func (p *parser) rule(item *yaml.Node, field string, index int, engines []string
 		case "exit_code":
 			nodes.exitCode = kv.key
 			r.ExitCodes = p.exitCodes(kv.val, f)
+		case "cooldown":
+			r.Cooldown = p.cooldown(kv.val, f)
 		default:
 			p.unknownField(kv, field, ruleFields())
 		}

@@ -84,6 +84,9 @@ type Rule struct {
 	ExitCodes []int
 	// Action is what the rule does when it fires.
 	Action
+	// Cooldown, when positive, skips the deliveries of a (rule, engine,
+	// container) for this long after one of them succeeded.
+	Cooldown time.Duration
 	// Pos is where the rule is declared.
 	Pos Pos
 }
@@ -122,6 +125,9 @@ type Action struct {
 	Retry Retry
 	// Env is added to the handler's environment.
 	Env map[string]string
+	// Webhook, when not nil, is an HTTP request sent with the handler's
+	// JSON, after Command when both are set (see webhook.go).
+	Webhook *Webhook
 }
 
 // Retry is a rule's retry policy: attempt n (n >= 2) waits

@@ -91,6 +91,9 @@ type Options struct {
 	// Watchdog, when not nil, watches the workers: one stuck in a delivery
 	// past its rule's timeout, grace and health.DefaultLimit is unhealthy.
 	Watchdog *health.Watchdog
+	// Webhooks sends the rules' webhooks; nil means a
+	// reconcile.WebhookClient of its own.
+	Webhooks WebhookSender
 }
 
 // Controller matches events against the rules and runs their handlers. It is
@@ -159,6 +162,10 @@ type Controller struct {
 	deadLetters atomic.Pointer[func() []int]
 	// watchdog watches the workers; nil when none.
 	watchdog *health.Watchdog
+	// webhooks sends the rules' webhooks (webhook.go).
+	webhooks WebhookSender
+	// cooldown holds the rules' cooldowns (cooldown.go).
+	cooldown *cooldowns
 }
 
 // rule is a config rule with what the controller computes from it once.
@@ -200,6 +207,11 @@ func New(opts Options) *Controller {
 	if c.workers <= 0 {
 		c.workers = DefaultWorkers
 	}
+	c.webhooks = opts.Webhooks
+	if c.webhooks == nil {
+		c.webhooks = reconcile.NewWebhookClient(reconcile.WebhookOptions{})
+	}
+	c.cooldown = newCooldowns(opts.CompletedRecords)
 	if c.grace <= 0 {
 		c.grace = DefaultGrace
 	}
@@ -239,6 +251,9 @@ func New(opts Options) *Controller {
 		qcfg.MetricsProvider = wq
 	}
 	c.queue = workqueue.NewTypedRateLimitingQueueWithConfig[Key](c.limiter, qcfg)
+	if err := c.registerCooldownMetrics(opts.Metrics); err != nil {
+		log.Error(err, "Cannot register the cooldowns' metric")
+	}
 	return c
 }
 
@@ -289,7 +304,7 @@ func (c *Controller) fire(log logr.Logger, r *rule, ev *informer.Event, evJSON *
 	} else {
 		log.V(1).Info("Rule matched", "rule", r.name, "engine", ev.Engine, "container", containerName(ev), "event", ev.ID)
 	}
-	if r.cfg.Command == "" {
+	if r.cfg.Command == "" && r.cfg.Webhook == nil {
 		return
 	}
 	if c.recovered.has(i, ev.ID) {
