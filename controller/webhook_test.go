@@ -188,3 +188,27 @@ func TestFailedCommandSendsNoWebhook(t *testing.T) {
 		t.Errorf("%d webhook requests after the command failed, want 0", n)
 	}
 }
+
+func TestJournaledWebhookDeliveryIsRecoveredAndSent(t *testing.T) {
+	rcv := newHookReceiver(t, "", nil, 200)
+	cfg := localConfig(config.Rule{Name: "notify", Types: []string{"die"}, Action: config.Action{
+		Webhook: &config.Webhook{URL: rcv.srv.URL, Timeout: 5 * time.Second},
+	}})
+	// An earlier run journaled the delivery and stopped before sending it.
+	j := newMemJournal()
+	before := newJournalHarness(t, cfg, j, nil)
+	before.c.Handle(died("db", "ev-1"))
+	journaled := j.saved()
+	if len(journaled) != 1 {
+		t.Fatalf("%d deliveries journaled, want 1", len(journaled))
+	}
+	after := newJournalHarness(t, cfg, newMemJournal(), nil)
+	if n, err := after.c.Recover(journaled); err != nil || n != 1 {
+		t.Fatalf("Recover = %d, %v; want the webhook's delivery queued", n, err)
+	}
+	after.start()
+	after.waitLog("Handler succeeded", 1)
+	if reqs := rcv.requests(); len(reqs) != 1 || reqs[0].key != "ev-1" {
+		t.Errorf("requests %v, want one with Idempotency-Key ev-1", reqs)
+	}
+}
