@@ -33,7 +33,8 @@ section() { printf '\n=== %s\n' "$*"; }
 # docker.io and busybox-static for the engines, podman (with runc) for the
 # Podman engine, nginx-light for the examples/loadbalancer test, ssh and sshd
 # for ssh:// engines, gcc for go test -race (cgo), prometheus (prometheus and
-# promtool) for the examples/monitoring tests.
+# promtool) for the examples/monitoring tests, mariadb-server (mariadbd, the
+# mariadb client) for the examples/mysql-failover test.
 section "packages"
 packages=(
 	dockerd:docker.io
@@ -45,6 +46,8 @@ packages=(
 	/usr/sbin/sshd:openssh-server
 	gcc:gcc
 	promtool:prometheus
+	/usr/sbin/mariadbd:mariadb-server
+	mariadb:mariadb-client
 )
 need=()
 for p in "${packages[@]}"; do
