@@ -43,7 +43,9 @@ type mariadbNode struct {
 func (n mariadbNode) query(user, sql string) (string, error) { return n.run(user, sql, "-N") }
 
 // slaveStatus returns n's SHOW SLAVE STATUS, one "Name: value" a line.
-func (n mariadbNode) slaveStatus() (string, error) { return n.run("admin", `SHOW SLAVE STATUS\G`, "-B") }
+func (n mariadbNode) slaveStatus() (string, error) {
+	return n.run("admin", `SHOW SLAVE STATUS\G`, "-B")
+}
 
 // run runs sql on n as user with the client's option opt.
 func (n mariadbNode) run(user, sql, opt string) (string, error) {
