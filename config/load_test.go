@@ -82,6 +82,7 @@ func TestLoadExample(t *testing.T) {
 			"exit_code": len(r.ExitCodes) > 0, "command": r.Command != "", "log": r.Log != "",
 			"timeout": r.Timeout != DefaultTimeout, "retry": r.Retry.MaxAttempts != DefaultMaxAttempts,
 			"env": len(r.Env) > 0, "object": len(r.Objects) > 0, "on_failure": r.OnFailure != "",
+			"cooldown": r.Cooldown != 0, "webhook": r.Webhook != nil,
 		} {
 			seen[f] = seen[f] || set
 		}

@@ -74,6 +74,8 @@ func (p *parser) actionField(kv pair, field string, engines, reserved []string, 
 		a.Retry = p.retry(kv.val, field)
 	case "env":
 		a.Env = p.stringMap(kv.val, field, func(k string) string { return checkEnvName(k, reserved, engines) })
+	case "webhook": // event rules only: state rules refuse it first
+		a.Webhook = p.webhook(kv.val, field)
 	default:
 		return false
 	}

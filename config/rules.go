@@ -10,7 +10,7 @@ import (
 // ruleFields are the keys of a rule.
 func ruleFields() []string {
 	fields := append([]string{"name", "type", "object"}, selectorFields()...)
-	return append(append(append(fields, "exit_code"), actionFields()...), "on_failure")
+	return append(append(fields, "exit_code", "cooldown"), append(actionFields(), "webhook", "on_failure")...)
 }
 
 // ruleNodes keeps the key nodes of the fields that are checked against each
@@ -64,6 +64,8 @@ func (p *parser) rule(item *yaml.Node, field string, index int, engines []string
 		case "on_failure":
 			nodes.onFailure = kv.key
 			r.OnFailure, _, _ = p.str(kv.val, f)
+		case "cooldown":
+			r.Cooldown = p.cooldown(kv.val, f)
 		default:
 			p.unknownField(kv, field, ruleFields())
 		}

@@ -56,6 +56,10 @@ func (p *parser) stateRule(item *yaml.Node, field string, index int, engines []s
 	nerrs := len(p.errs)
 	for _, kv := range pairs {
 		f := field + "." + kv.name
+		if kv.name == "webhook" {
+			p.errorf(kv.key, f, "webhooks are for event rules (events:) only: a state rule runs a command")
+			continue
+		}
 		if p.selectorField(kv, f, engines, &r.Selector, &nodes.selector) || p.actionField(kv, f, engines, reservedStateEnv(), &r.Action) {
 			continue
 		}

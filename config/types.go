@@ -99,6 +99,9 @@ type Rule struct {
 	// delivery of the rule is given up (its attempts used up, or a permanent
 	// exit code); "" runs nothing.
 	OnFailure string
+	// Cooldown, when positive, skips the deliveries of a (rule, engine,
+	// container) for this long after one of them succeeded.
+	Cooldown time.Duration
 	// Pos is where the rule is declared.
 	Pos Pos
 }
@@ -137,6 +140,9 @@ type Action struct {
 	Retry Retry
 	// Env is added to the handler's environment.
 	Env map[string]string
+	// Webhook, when not nil, is an HTTP request sent with the handler's
+	// JSON, after Command when both are set (see webhook.go).
+	Webhook *Webhook
 }
 
 // Retry is a rule's retry policy: attempt n (n >= 2) waits

@@ -46,6 +46,11 @@ type completedRecord struct {
 	// Outcome is "succeeded" or "given-up".
 	Outcome string    `json:"outcome"`
 	At      time.Time `json:"at"`
+	// Container is the delivery's Key.Container, for the cooldowns
+	// (cooldown.go); HasContainer tells "" (an engine's event) from a
+	// record written before it was recorded.
+	Container    string `json:"container,omitempty"`
+	HasContainer bool   `json:"hasContainer,omitempty"`
 }
 
 // completedKey is the journal key of the delivery of event eventID of
@@ -189,7 +194,8 @@ func (c *Controller) journalComplete(d *delivery, outcome string) {
 // outcome; nil data when it does not encode.
 func (c *Controller) completedRecord(d *delivery, outcome string) (key string, data []byte) {
 	r := c.journalRule(d.Rule)
-	data, err := json.Marshal(completedRecord{Rule: r.name, Engine: d.Event.Engine, Event: d.Event.ID, Outcome: outcome, At: c.clock.Now()})
+	data, err := json.Marshal(completedRecord{Rule: r.name, Engine: d.Event.Engine, Event: d.Event.ID, Outcome: outcome, At: c.clock.Now(),
+		Container: containerID(d.Event), HasContainer: true})
 	if err != nil {
 		return "", nil
 	}

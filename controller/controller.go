@@ -104,6 +104,9 @@ type Options struct {
 	// DryRun runs no handler: each run is logged as "Would run", with its
 	// command and full environment, and counts as a success (dryrun.go).
 	DryRun bool
+	// Webhooks sends the rules' webhooks; nil means a
+	// reconcile.WebhookClient of its own.
+	Webhooks WebhookSender
 }
 
 // Controller matches events against the rules and runs their handlers. It is
@@ -176,6 +179,10 @@ type Controller struct {
 	watchdog *health.Watchdog
 	// dead holds the deliveries given up (deadletter.go).
 	dead *deadSet
+	// webhooks sends the rules' webhooks (webhook.go).
+	webhooks WebhookSender
+	// cooldown holds the rules' cooldowns (cooldown.go).
+	cooldown *cooldowns
 }
 
 // rule is a config rule with what the controller computes from it once.
@@ -218,8 +225,14 @@ func New(opts Options) *Controller {
 	if c.workers <= 0 {
 		c.workers = DefaultWorkers
 	}
+	c.webhooks = opts.Webhooks
+	if c.webhooks == nil {
+		c.webhooks = reconcile.NewWebhookClient(reconcile.WebhookOptions{})
+	}
+	c.cooldown = newCooldowns(opts.CompletedRecords)
 	if opts.DryRun {
 		c.runner = dryRunner{}
+		c.webhooks = dryRunner{}
 	}
 	if c.grace <= 0 {
 		c.grace = DefaultGrace
@@ -261,6 +274,9 @@ func New(opts Options) *Controller {
 		qcfg.MetricsProvider = wq
 	}
 	c.queue = workqueue.NewTypedRateLimitingQueueWithConfig[Key](c.limiter, qcfg)
+	if err := c.registerCooldownMetrics(opts.Metrics); err != nil {
+		log.Error(err, "Cannot register the cooldowns' metric")
+	}
 	return c
 }
 
@@ -311,7 +327,7 @@ func (c *Controller) fire(log logr.Logger, r *rule, ev *informer.Event, evJSON *
 	} else {
 		log.V(1).Info("Rule matched", "rule", r.name, "engine", ev.Engine, "container", containerName(ev), "event", ev.ID)
 	}
-	if r.cfg.Command == "" {
+	if r.cfg.Command == "" && r.cfg.Webhook == nil {
 		return
 	}
 	if c.recovered.has(i, ev.ID) {

@@ -21,3 +21,10 @@ func (dryRunner) Run(ctx context.Context, cmd reconcile.Command) (reconcile.Resu
 		"timeout", cmd.Timeout)
 	return reconcile.Result{}, nil
 }
+
+// Send logs the webhook w as "Would send": a dry run sends nothing.
+func (dryRunner) Send(ctx context.Context, w reconcile.Webhook) (reconcile.Result, error) {
+	logr.FromContextOrDiscard(ctx).Info("Would send", "url", w.URL, "method", w.Method, "body", string(w.Body),
+		"idempotencyKey", w.IdempotencyKey)
+	return reconcile.Result{}, nil
+}

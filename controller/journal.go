@@ -149,7 +149,7 @@ func (c *Controller) Recover(journaled []JournaledDelivery) (int, error) {
 		}
 		i, ok := byName[rec.Rule]
 		switch {
-		case !ok || rules[i].cfg.Command == "":
+		case !ok || rules[i].cfg.Command == "" && rules[i].cfg.Webhook == nil:
 			drop("no rule of this name with a command")
 			continue
 		case isPositionalName(rules[i].cfg, i) && rules[i].cfg.Command != rec.Command:

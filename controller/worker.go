@@ -31,8 +31,8 @@ func (c *Controller) processNextWorkItem(ctx context.Context, loop *health.Loop)
 		return false
 	}
 	// A worker may hold a key for as long as its handler's timeout and grace.
-	if r := c.journalRule(key.Rule); r.cfg.Timeout > 0 {
-		loop.BeginFor(r.cfg.Timeout + c.grace + health.DefaultLimit)
+	if limit := actionLimit(c.journalRule(key.Rule).cfg); limit > 0 {
+		loop.BeginFor(limit + c.grace + health.DefaultLimit)
 	} else {
 		loop.Begin()
 	}
@@ -75,6 +75,9 @@ func (c *Controller) syncKey(ctx context.Context, key Key) {
 	if !ok {
 		return
 	}
+	if c.skipCooldown(ctx, key, r, d) {
+		return
+	}
 	ev := d.Event
 	log := logr.FromContextOrDiscard(ctx).WithValues(
 		"rule", r.name, "engine", ev.Engine, "container", containerName(ev), "event", ev.ID)
@@ -87,6 +90,7 @@ func (c *Controller) syncKey(ctx context.Context, key Key) {
 		// Popped before logging, so that whoever reads the log sees Pending
 		// without this delivery.
 		c.recordRun(key.Rule, res, nil, false)
+		c.startCooldown(key, r)
 		c.complete(key, d, "succeeded")
 		log.Info("Handler succeeded", append([]any{"attempt", attempt, "duration", res.Duration}, outputKV(res)...)...)
 
@@ -97,7 +101,8 @@ func (c *Controller) syncKey(ctx context.Context, key Key) {
 
 	default:
 		d.Attempt = attempt
-		permanent := r.isPermanent(res, err)
+		// A webhook's 4xx is given up at once, as a permanent exit code is.
+		permanent := r.isPermanent(res, err) || reconcile.IsPermanent(err)
 		last := permanent || attempt >= r.retry.maxAttempts
 		c.recordRun(key.Rule, res, err, last)
 		if last {
@@ -118,7 +123,7 @@ func (c *Controller) syncKey(ctx context.Context, key Key) {
 			return
 		}
 		// The queue's own limiter: Forget on the queue clears what When counts.
-		delay := c.limiter.When(key)
+		delay := c.retryDelay(key, r, err)
 		d.NotBefore = c.clock.Now().Add(delay)
 		c.journalPut(d)
 		log.Error(err, "Handler failed", append([]any{"attempt", attempt, "exitCode", res.ExitCode,
@@ -162,13 +167,7 @@ func (c *Controller) runDelivery(ctx context.Context, log logr.Logger, r *rule, 
 	if engine != nil {
 		url = engine.URL
 	}
-	return c.runner.Run(ctx, reconcile.Command{
-		Script:  r.cfg.Command,
-		Env:     append(eventEnv(r.env, r.name, ev, url, d.Attempt+1), gateEnv...),
-		Stdin:   d.stdin,
-		Timeout: r.cfg.Timeout,
-		Grace:   c.grace,
-	})
+	return c.runActions(ctx, r, d, append(eventEnv(r.env, r.name, ev, url, d.Attempt+1), gateEnv...))
 }
 
 // outputKV returns the log key/values of a handler's output: stdout and stderr

@@ -34,7 +34,8 @@ section() { printf '\n=== %s\n' "$*"; }
 # Podman engine, nginx-light for the examples/loadbalancer test, ssh and sshd
 # for ssh:// engines, gcc for go test -race (cgo), prometheus (prometheus and
 # promtool) for the examples/monitoring tests, etcd-server, etcd-client,
-# redis-server and dnsmasq for the discovery sources' tests.
+# redis-server and dnsmasq for the discovery sources' tests, mariadb-server
+# (mariadbd, the mariadb client) for the examples/mysql-failover test.
 section "packages"
 packages=(
 	dockerd:docker.io
@@ -50,6 +51,8 @@ packages=(
 	etcdctl:etcd-client
 	redis-server:redis-server
 	/usr/sbin/dnsmasq:dnsmasq
+	/usr/sbin/mariadbd:mariadb-server
+	mariadb:mariadb-client
 )
 need=()
 for p in "${packages[@]}"; do
