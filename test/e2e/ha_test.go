@@ -480,7 +480,7 @@ func TestExampleFailoverHAFencesAnOlderLeader(t *testing.T) {
 	cmd := exec.Command("./promote.sh")
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "MASTER=master", "SLAVE=slave", "ENGINE_A="+a, "ENGINE_B="+b, "EVENTSD_RULE=master-died",
-		"EVENT_ID=late-1", "EVENT_TYPE=die", fmt.Sprintf("EVENTSD_FENCE_TOKEN=%d", t1))
+		"EVENT_ID=late-1", "EVENT_TYPE=container", "EVENT_ACTION=die", fmt.Sprintf("EVENTSD_FENCE_TOKEN=%d", t1))
 	if docker := os.Getenv("EVENTSD_TEST_DOCKER"); docker != "" {
 		cmd.Env = append(cmd.Env, "DOCKER="+docker)
 	}
