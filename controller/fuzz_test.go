@@ -73,6 +73,12 @@ func refMatch(r *config.Rule, ev *informer.Event) bool {
 	if i := strings.IndexByte(ev.Action, ':'); i >= 0 {
 		evKind, evStatus = ev.Action[:i], strings.TrimSpace(ev.Action[i+1:])
 	}
+	// A rule without object: is about containers (and the daemon's own
+	// engine events): another kind of object never matches it. (The rules
+	// made here have no object:.)
+	if len(r.Objects) == 0 && ev.Type != informer.TypeContainer && ev.Type != informer.TypeEngine {
+		return false
+	}
 	typeOK := len(r.Types) == 0
 	for _, t := range r.Types {
 		t = strings.ToLower(strings.TrimSpace(t))
