@@ -16,7 +16,7 @@ func (c *Config) Engine(name string) (*Engine, bool) {
 }
 
 // Summary describes c in one line, such as "events.yml: 2 engines, 1 rule"
-// (and ", 1 state rule" when there are state rules).
+// (and ", 1 state rule", ", 1 monitor" when there are state rules, monitors).
 func (c *Config) Summary() string {
 	file := c.File
 	if file == "" {
@@ -25,6 +25,9 @@ func (c *Config) Summary() string {
 	s := fmt.Sprintf("%s: %s, %s", file, plural(len(c.Engines), "engine"), plural(len(c.Rules), "rule"))
 	if len(c.StateRules) > 0 {
 		s += ", " + plural(len(c.StateRules), "state rule")
+	}
+	if len(c.Monitors) > 0 {
+		s += ", " + plural(len(c.Monitors), "monitor")
 	}
 	return s
 }

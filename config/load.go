@@ -158,7 +158,7 @@ func (p *parser) config(doc *yaml.Node) *Config {
 	if !ok {
 		return cfg
 	}
-	var clusterKey, clusterVal, eventsVal, stateVal *yaml.Node
+	var clusterKey, clusterVal, eventsVal, stateVal, monitorsVal *yaml.Node
 	for _, kv := range pairs {
 		switch kv.name {
 		case "cluster":
@@ -167,11 +167,13 @@ func (p *parser) config(doc *yaml.Node) *Config {
 			eventsVal = kv.val
 		case "state":
 			stateVal = kv.val
+		case "monitors":
+			monitorsVal = kv.val
 		default:
 			if strings.HasPrefix(kv.name, extensionPrefix) {
 				continue // free for YAML anchors, as in Compose files
 			}
-			p.unknownField(kv, "", []string{"cluster", "events", "state", extensionPrefix + "..."})
+			p.unknownField(kv, "", []string{"cluster", "events", "state", "monitors", extensionPrefix + "..."})
 		}
 	}
 	if clusterKey == nil {
@@ -180,6 +182,9 @@ func (p *parser) config(doc *yaml.Node) *Config {
 	// The cluster goes first, whatever the file order: rules refer to it.
 	var names []string
 	cfg.Engines, names = p.cluster(clusterKey, clusterVal)
+	// Monitors before the rules: from_monitor: and monitors: name them.
+	cfg.Monitors = p.monitors(monitorsVal, names)
+	p.monitorList = cfg.Monitors
 	cfg.Rules = p.rules(eventsVal, names)
 	cfg.StateRules = p.stateRules(stateVal, names)
 	return cfg

@@ -81,7 +81,7 @@ func TestLoadExample(t *testing.T) {
 			"image_contains": r.ImageContains != "", "image": r.Image != "", "labels": len(r.Labels) > 0,
 			"exit_code": len(r.ExitCodes) > 0, "command": r.Command != "", "log": r.Log != "",
 			"timeout": r.Timeout != DefaultTimeout, "retry": r.Retry.MaxAttempts != DefaultMaxAttempts,
-			"env": len(r.Env) > 0, "object": len(r.Objects) > 0,
+			"env": len(r.Env) > 0, "object": len(r.Objects) > 0, "from_monitor": r.FromMonitor != "",
 		} {
 			seen[f] = seen[f] || set
 		}

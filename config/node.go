@@ -30,6 +30,9 @@ type parser struct {
 	// merging holds the mappings whose << merges are being expanded, to
 	// catch a mapping that merges itself.
 	merging map[*yaml.Node]bool
+	// monitorList holds the monitors of monitors:, read before the rules
+	// that name them (from_monitor:, a state rule's monitors:).
+	monitorList []Monitor
 }
 
 // pair is one key: value of a mapping, after << merges.

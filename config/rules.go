@@ -10,14 +10,14 @@ import (
 // ruleFields are the keys of a rule.
 func ruleFields() []string {
 	fields := append([]string{"name", "type", "object"}, selectorFields()...)
-	return append(append(fields, "exit_code"), actionFields()...)
+	return append(append(fields, "exit_code", "from_monitor"), actionFields()...)
 }
 
 // ruleNodes keeps the key nodes of the fields that are checked against each
 // other once the whole rule is read.
 type ruleNodes struct {
-	name, exitCode *yaml.Node
-	selector       selectorNodes
+	name, exitCode, fromMonitor, typ *yaml.Node
+	selector                         selectorNodes
 }
 
 // rules checks events: and returns its rules. engines are the names of the
@@ -54,13 +54,16 @@ func (p *parser) rule(item *yaml.Node, field string, index int, engines []string
 				r.Name = s
 			}
 		case "type":
-			typesSet = true
+			typesSet, nodes.typ = true, kv.key
 			r.Types = p.typesFor(kv.val, f, r.Objects)
 		case "object":
 			// Read first, by objectsOf.
 		case "exit_code":
 			nodes.exitCode = kv.key
 			r.ExitCodes = p.exitCodes(kv.val, f)
+		case "from_monitor":
+			nodes.fromMonitor = kv.key
+			r.FromMonitor = p.fromMonitor(kv.val, f)
 		default:
 			p.unknownField(kv, field, ruleFields())
 		}
@@ -70,6 +73,7 @@ func (p *parser) rule(item *yaml.Node, field string, index int, engines []string
 	}
 	p.checkFilters(&r, nodes, field)
 	p.checkObjectFilters(&r, nodes, field)
+	p.checkMonitorFilters(&r, nodes, field)
 	return r, nodes, len(p.errs) == nerrs
 }
 

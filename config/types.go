@@ -29,6 +29,9 @@ type Config struct {
 	Rules []Rule
 	// StateRules are the rules of state:, in the order the file lists them.
 	StateRules []StateRule
+	// Monitors are the monitors of monitors:, in the order the file lists
+	// them (monitor.go).
+	Monitors []Monitor
 }
 
 // Engine is one named Docker engine of the cluster.
@@ -82,6 +85,9 @@ type Rule struct {
 	Selector
 	// ExitCodes restricts die events to these exit codes; empty matches all.
 	ExitCodes []int
+	// FromMonitor is a glob on the name of the monitor of a monitor event;
+	// "" matches all (monitorrules.go).
+	FromMonitor string
 	// Action is what the rule does when it fires.
 	Action
 	// Pos is where the rule is declared.
