@@ -235,8 +235,12 @@ func (c *execChecker) check(ctx context.Context, t *target) outcome {
 		return outcome{ok: true, addr: addr, output: out}
 	}
 	o := outcome{addr: addr, output: out, err: err.Error(), timeout: res.TimedOut || errors.Is(err, context.DeadlineExceeded)}
-	if res.TimedOut || errors.Is(err, context.DeadlineExceeded) {
+	var exit *reconcile.ExitError
+	switch {
+	case o.timeout:
 		o.err = "timed out"
+	case errors.As(err, &exit) && res.ExitCode >= 0:
+		o.err = "exit status " + strconv.Itoa(res.ExitCode)
 	}
 	if msg := lastLine(res.Stderr); msg != "" {
 		o.err += ": " + msg
