@@ -28,7 +28,10 @@ if [ -e failing ]; then echo "replica lag 300s" >&2; exit 2; fi
 	m.Targets.Addresses = []string{"10.0.0.5:3306"}
 	rec := newRecorder()
 	s := runScheduler(t, Options{Monitors: []config.Monitor{m}, Handler: rec, Environ: []string{"PATH=" + os.Getenv("PATH")}})
-	waitFor(t, 3*time.Second, "up", func() bool { r, _ := s.Results().Result("replication", "", "10.0.0.5:3306"); return r == config.MonitorUp })
+	waitFor(t, 3*time.Second, "up", func() bool {
+		r, _ := s.Results().Result("replication", "", "10.0.0.5:3306")
+		return r == config.MonitorUp
+	})
 
 	os.WriteFile(flag, nil, 0o644)
 	ev := rec.next(t, 3*time.Second)
