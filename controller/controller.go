@@ -91,6 +91,10 @@ type Options struct {
 	// Watchdog, when not nil, watches the workers: one stuck in a delivery
 	// past its rule's timeout, grace and health.DefaultLimit is unhealthy.
 	Watchdog *health.Watchdog
+	// MonitorResults, when not nil, tells the monitors' results that state
+	// rules with monitors: select on (statemonitor.go); nil: such rules
+	// select nothing.
+	MonitorResults MonitorResults
 }
 
 // Controller matches events against the rules and runs their handlers. It is
@@ -231,6 +235,7 @@ func New(opts Options) *Controller {
 		set = fixedEngines(cfg, opts.Engines)
 	}
 	c.state = newStateSet(cfg, set, opts.Environ, engVars)
+	c.state.monitors = opts.MonitorResults
 	c.limiter = newRuleRateLimiter(rs.policies())
 	qcfg := workqueue.TypedRateLimitingQueueConfig[Key]{Name: "deliveries", Clock: c.clock}
 	if wq, err := c.registerMetrics(opts.Metrics); err != nil {

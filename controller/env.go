@@ -35,7 +35,7 @@ const (
 	envEventActorName    = "EVENT_ACTOR_NAME"
 
 	// envPerEvent is the number of variables eventEnv appends at most.
-	envPerEvent = 16
+	envPerEvent = 16 + envPerMonitor
 )
 
 // reservedEnv returns the set of names the daemon sets: the per-event
@@ -47,6 +47,9 @@ func reservedEnv(engines []config.Engine) map[string]bool {
 		envEventAttempt: true, envEventSynthetic: true,
 		envContainerID: true, envContainerImage: true, envContainerExitCode: true,
 		envRule: true, envEventObject: true, envEventActorID: true, envEventActorName: true,
+	}
+	for _, name := range monitorEnvNames() {
+		r[name] = true
 	}
 	for _, e := range engines {
 		r[engineVar(e.Name)] = true
@@ -163,6 +166,7 @@ func eventEnv(base []string, ruleName string, ev *informer.Event, engineURL stri
 		// Another kind (image, network...): its actor, which is no container.
 		env = append(env, envEventObject+"="+ev.Type, envEventActorID+"="+ev.ActorID, envEventActorName+"="+actorName(ev))
 	}
+	env = appendMonitorEnv(env, ev)
 	return append(env, envRule+"="+ruleName)
 }
 
@@ -197,6 +201,8 @@ type stdinEvent struct {
 	Attributes map[string]string `json:"attributes"`
 	Time       string            `json:"time"`
 	Synthetic  bool              `json:"synthetic"`
+	// Monitor is what a monitor found, for monitor events only.
+	Monitor *informer.MonitorResult `json:"monitor,omitempty"`
 }
 
 // stdinEngine is the engine part of stdinDoc.
@@ -222,6 +228,7 @@ func stdinJSON(ruleName string, ev *informer.Event, engine *config.Engine) ([]by
 			Attributes: nonNil(ev.Attributes),
 			Time:       ev.Time.UTC().Format(time.RFC3339Nano),
 			Synthetic:  ev.Synthetic,
+			Monitor:    ev.Monitor,
 		},
 		Container: ev.Container,
 		Engine:    stdinEngine{Name: ev.Engine, Labels: map[string]string{}},

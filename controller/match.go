@@ -32,6 +32,9 @@ type matcher struct {
 	needsContainer bool
 	// objects are the kinds of events the rule is about (config.Rule.RuleObjects).
 	objects []string
+	// fromMonitor is a glob on the monitor of a monitor event
+	// (matchmonitor.go).
+	fromMonitor string
 }
 
 // selectorMatcher is a config.Selector compiled once: the filters on the
@@ -112,6 +115,8 @@ func compileMatcher(r *config.Rule) matcher {
 		sel:       compileSelectorMatcher(&r.Selector),
 		exitCodes: slices.Clone(r.ExitCodes),
 		objects:   r.RuleObjects(),
+
+		fromMonitor: r.FromMonitor,
 	}
 	for _, t := range r.Types {
 		t = strings.ToLower(strings.TrimSpace(t))
@@ -133,6 +138,9 @@ func compileMatcher(r *config.Rule) matcher {
 
 // match reports whether ev passes every filter of m.
 func (m *matcher) match(ev *informer.Event) bool {
+	if ev.Type == informer.TypeMonitor {
+		return m.matchMonitor(ev)
+	}
 	if !m.matchType(ev) || !m.sel.engine(ev.Engine) {
 		return false
 	}
