@@ -16,6 +16,7 @@ import (
 	"github.com/samalba/docker-eventsd/config"
 	"github.com/samalba/docker-eventsd/controller"
 	"github.com/samalba/docker-eventsd/informer"
+	"github.com/samalba/docker-eventsd/monitor"
 )
 
 // Daemon is docker-eventsd put together: its engines, its controller, its
@@ -35,6 +36,8 @@ type Daemon struct {
 	state   *durable
 	// reload is the state of hot reload (reload.go).
 	reload reloadState
+	// monitors runs the config's monitors; nil without (monitor.go).
+	monitors *monitor.Scheduler
 
 	// obs is the daemon's view of itself: meters, metrics, watchdog
 	// (observe.go); created is when New built it.
@@ -76,6 +79,7 @@ func New(opts Options) (*Daemon, error) {
 		Watchdog:  d.obs.watchdog,
 	}
 	d.state.controllerOptions(&ctrlOpts)
+	results := monitorResults(cfg, &ctrlOpts)
 	d.ctrl = controller.New(ctrlOpts)
 	d.handler = d.ctrl
 	if obs := opts.Observe; obs != nil {
@@ -83,6 +87,10 @@ func New(opts Options) (*Daemon, error) {
 			obs.Handle(ev)
 			d.ctrl.Handle(ev)
 		})
+	}
+	if err := d.newMonitors(results); err != nil {
+		d.state.close()
+		return nil, err
 	}
 	// The deliveries an earlier run left pending go first, before any
 	// informer is built.
@@ -130,7 +138,7 @@ func (d *Daemon) newEngine(e config.Engine, cp *informer.Checkpoint) (*engine, e
 		Checkpoints:      d.state.enabled(),
 		Resume:           cp,
 	})
-	return &engine{inf: inf, url: e.URL, spec: e}, nil
+	return &engine{inf: inf, url: e.URL, spec: e, cli: cli}, nil
 }
 
 // Run runs the daemon until ctx is done, then shuts it down (see the
@@ -150,15 +158,17 @@ func (d *Daemon) Run(ctx context.Context) error {
 	go d.obs.watchdog.Run(ctx)
 	d.state.start(ctx, d.engines.sources, d.opts.CheckpointInterval)
 	d.engines.start(ctx)
-	// The controller stops taking events only once the engines stopped
-	// handing them on: an event an informer handed on is then never ignored,
-	// and a checkpoint never covers an event whose deliveries were not
-	// queued (and journaled).
+	monitorsDone := d.runMonitors(ctx)
+	// The controller stops taking events only once the engines (and the
+	// monitors) stopped handing them on: an event an informer handed on is
+	// then never ignored, and a checkpoint never covers an event whose
+	// deliveries were not queued (and journaled).
 	ctrlCtx, stopCtrl := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopCtrl()
 	go func() {
 		<-ctx.Done()
 		d.engines.stop()
+		<-monitorsDone
 		stopCtrl()
 	}()
 	log.Info("Listening to events...")

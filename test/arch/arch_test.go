@@ -24,7 +24,8 @@ const module = "github.com/samalba/docker-eventsd"
 var allowed = map[string][]string{
 	"cmd/docker-eventsd":        {"config", "daemon", "endpoint", "metrics"},
 	"endpoint":                  {"daemon"},
-	"daemon":                    {"checkpoint", "config", "controller", "health", "informer", "metrics", "reconcile"},
+	"daemon":                    {"checkpoint", "config", "controller", "health", "informer", "metrics", "monitor", "reconcile"},
+	"monitor":                   {"config", "informer", "reconcile"},
 	"controller":                {"config", "health", "informer", "metrics", "reconcile"},
 	"health":                    {},
 	"metrics":                   {},
