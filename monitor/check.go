@@ -59,35 +59,31 @@ type checker interface {
 	check(ctx context.Context, t *target) outcome
 }
 
-// tcpChecker connects and closes.
+// tcpChecker connects and closes (connect.go). The address of a target is
+// computed once.
 type tcpChecker struct {
-	port   int
-	dialer net.Dialer
+	port int
 }
 
 func (c *tcpChecker) check(ctx context.Context, t *target) outcome {
-	ep, err := t.endpoint(ctx)
-	if err != nil {
-		return failed("", err)
-	}
-	addr := ep.dial(c.port)
-	if t.fixedPort != 0 {
-		addr = net.JoinHostPort(ep.host, strconv.Itoa(t.fixedPort))
-	}
-	conn, err := c.dialer.DialContext(ctx, "tcp", addr)
-	if err != nil {
-		if errors.Is(err, syscall.ECONNREFUSED) {
-			return outcome{addr: addr, err: "connection refused"}
+	if t.addr == "" {
+		ep, err := t.endpoint(ctx)
+		if err != nil {
+			return failed("", err)
 		}
-		return failed(addr, err)
+		t.addr = ep.dial(c.port)
+		if t.fixedPort != 0 {
+			t.addr = net.JoinHostPort(ep.host, strconv.Itoa(t.fixedPort))
+		}
 	}
-	// Closed at once, with a reset rather than a FIN wait: a monitor
-	// checking thousands of ports must not leave TIME_WAIT sockets behind.
-	if tc, ok := conn.(*net.TCPConn); ok {
-		_ = tc.SetLinger(0)
+	deadline, _ := ctx.Deadline()
+	if err := connect(t.addr, deadline); err != nil {
+		if errors.Is(err, syscall.ECONNREFUSED) {
+			return outcome{addr: t.addr, err: "connection refused"}
+		}
+		return failed(t.addr, err)
 	}
-	_ = conn.Close()
-	return outcome{ok: true, addr: addr}
+	return outcome{ok: true, addr: t.addr}
 }
 
 // httpChecker makes one request per check, without keep-alive: each check

@@ -62,6 +62,8 @@ type target struct {
 	// inspected (a failed inspect is tried again at the next check).
 	ep  *endpoint
 	net *Network
+	// addr is a tcp target's host:port once known.
+	addr string
 
 	count  counter
 	cancel context.CancelFunc

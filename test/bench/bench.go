@@ -66,6 +66,12 @@ type Env struct {
 
 	P5Trials    int
 	P5Heartbeat time.Duration
+
+	// P6 (p6.go): fixed tcp targets checked at P6Rate checks/s in all, and
+	// containers with an http monitor each checked every second.
+	P6Targets, P6Containers int
+	P6Rate                  float64
+	P6Duration              time.Duration
 }
 
 // SummaryRow is one line of the summary table.
@@ -186,6 +192,10 @@ func Defaults() *Env {
 		P4Containers: 100,
 		P5Trials:     3,
 		P5Heartbeat:  5 * time.Second,
+		P6Targets:    1000,
+		P6Containers: 1000,
+		P6Rate:       10000,
+		P6Duration:   10 * time.Second,
 	}
 }
 
@@ -197,6 +207,7 @@ func (env *Env) Quick() {
 	env.P3Duration, env.P3Rate = 500*time.Millisecond, 500
 	env.P4Engines, env.P4Containers = 20, 10
 	env.P5Trials, env.P5Heartbeat = 1, 300*time.Millisecond
+	env.P6Targets, env.P6Containers, env.P6Rate, env.P6Duration = 20, 20, 200, 500*time.Millisecond
 	env.Settle = 100 * time.Millisecond
 }
 
@@ -217,7 +228,7 @@ func Run(ctx context.Context, env *Env, which []string) ([]SummaryRow, error) {
 	}()
 	fmt.Fprintf(env.Out, "### Run of %s\n\n%s\n", time.Now().UTC().Format("2006-01-02 15:04 MST"), machine(env))
 	benches := map[string]func(context.Context, *Env) ([]SummaryRow, error){
-		"p1": benchP1, "p2": benchP2, "p3": benchP3, "p4": benchP4, "p5": benchP5,
+		"p1": benchP1, "p2": benchP2, "p3": benchP3, "p4": benchP4, "p5": benchP5, "p6": benchP6,
 	}
 	var rows []SummaryRow
 	var errs []error
@@ -225,7 +236,7 @@ func Run(ctx context.Context, env *Env, which []string) ([]SummaryRow, error) {
 		w = strings.ToLower(strings.TrimSpace(w))
 		f := benches[w]
 		if f == nil {
-			return rows, fmt.Errorf("unknown benchmark %q (p1..p5)", w)
+			return rows, fmt.Errorf("unknown benchmark %q (p1..p6)", w)
 		}
 		if ctx.Err() != nil {
 			break

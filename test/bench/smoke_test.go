@@ -10,7 +10,8 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	RunStampIfAsked() // the Go stamp, when no C compiler is there
+	RunStampIfAsked()     // the Go stamp, when no C compiler is there
+	RunListenersIfAsked() // P6's listeners
 	os.Exit(m.Run())
 }
 
