@@ -83,26 +83,37 @@ func (s *Store) ForgetCompleted(key string) {
 }
 
 // take returns the changes not committed and forgets them.
-func (s *Store) take() (map[uint64][]byte, map[string][]byte, map[string][]byte) {
+func (s *Store) take() (map[uint64][]byte, map[string][]byte, map[string][]byte, map[uint64][]byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	d, r, c := s.deliveries, s.stateRules, s.completed
-	if len(d) > 0 {
-		s.deliveries = map[uint64][]byte{}
+	// An empty map is kept, not returned: the caller reads what it gets
+	// without the lock while the writers keep adding to the store's maps.
+	var d, x map[uint64][]byte
+	var r, c map[string][]byte
+	if len(s.dead) > 0 {
+		x, s.dead = s.dead, map[uint64][]byte{}
 	}
-	if len(r) > 0 {
-		s.stateRules = map[string][]byte{}
+	if len(s.deliveries) > 0 {
+		d, s.deliveries = s.deliveries, map[uint64][]byte{}
 	}
-	if len(c) > 0 {
-		s.completed = map[string][]byte{}
+	if len(s.stateRules) > 0 {
+		r, s.stateRules = s.stateRules, map[string][]byte{}
 	}
-	return d, r, c
+	if len(s.completed) > 0 {
+		c, s.completed = s.completed, map[string][]byte{}
+	}
+	return d, r, c, x
 }
 
 // giveBack puts back changes whose commit failed, unless newer ones came.
-func (s *Store) giveBack(d map[uint64][]byte, r, c map[string][]byte) {
+func (s *Store) giveBack(d map[uint64][]byte, r, c map[string][]byte, x map[uint64][]byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	for k, v := range x {
+		if _, newer := s.dead[k]; !newer {
+			s.dead[k] = v
+		}
+	}
 	for k, v := range c {
 		if _, newer := s.completed[k]; !newer {
 			s.completed[k] = v
@@ -158,8 +169,8 @@ func (s *Store) commit(sources Sources, checkpoints bool) error {
 		}
 	}
 	// Taken after the checkpoints were read: see Flush.
-	deliveries, stateRules, completed := s.take()
-	if len(engines) == 0 && len(deliveries) == 0 && len(stateRules) == 0 && len(completed) == 0 {
+	deliveries, stateRules, completed, dead := s.take()
+	if len(engines) == 0 && len(deliveries) == 0 && len(stateRules) == 0 && len(completed) == 0 && len(dead) == 0 {
 		return nil
 	}
 	err := s.db.Update(func(tx *bolt.Tx) error {
@@ -193,6 +204,9 @@ func (s *Store) commit(sources Sources, checkpoints bool) error {
 				return err
 			}
 		}
+		if err := putSeqs(tx.Bucket(bucketDead), dead); err != nil {
+			return err
+		}
 		b = tx.Bucket(bucketEngines)
 		for _, e := range engines {
 			if err := b.Put([]byte(e.name), e.data); err != nil {
@@ -202,7 +216,7 @@ func (s *Store) commit(sources Sources, checkpoints bool) error {
 		return nil
 	})
 	if err != nil {
-		s.giveBack(deliveries, stateRules, completed)
+		s.giveBack(deliveries, stateRules, completed, dead)
 		return fmt.Errorf("write state file %s: %w", s.path, err)
 	}
 	for _, e := range engines {

@@ -34,6 +34,7 @@ var (
 	bucketDeliveries = []byte("deliveries")
 	bucketStateRules = []byte("state-rules")
 	bucketCompleted  = []byte("completed")
+	bucketDead       = []byte("dead-letters")
 	keySchema        = []byte("schema")
 )
 
@@ -50,6 +51,9 @@ type State struct {
 	// Completed are the records of the completed deliveries, by the key
 	// their writer chose (see CompleteDelivery).
 	Completed map[string][]byte
+	// DeadLetters are the deliveries given up and kept (GiveUpDelivery), by
+	// their ID, oldest first.
+	DeadLetters []Record
 }
 
 // Record is one journaled delivery: its sequence number and what the
@@ -74,6 +78,8 @@ type Store struct {
 	// completed are the completed-delivery records not committed yet, nil
 	// to delete one.
 	completed map[string][]byte
+	// dead are the dead-letter records not committed yet, nil to delete one.
+	dead map[uint64][]byte
 	// wake tells Run that journal changes wait (one token).
 	wake chan struct{}
 
@@ -130,6 +136,7 @@ func Open(dir string) (_ *Store, err error) {
 		deliveries: map[uint64][]byte{},
 		stateRules: map[string][]byte{},
 		completed:  map[string][]byte{},
+		dead:       map[uint64][]byte{},
 		wake:       make(chan struct{}, 1),
 		written:    map[string]uint64{},
 	}
@@ -182,7 +189,7 @@ func (s *Store) load() error {
 		if got := meta.Get(keySchema); !bytes.Equal(got, []byte(Schema)) {
 			return fmt.Errorf("schema %q, this docker-eventsd reads %q", got, Schema)
 		}
-		for _, b := range [][]byte{bucketEngines, bucketDeliveries, bucketStateRules, bucketCompleted} {
+		for _, b := range [][]byte{bucketEngines, bucketDeliveries, bucketStateRules, bucketCompleted, bucketDead} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -218,8 +225,18 @@ func (s *Store) load() error {
 		if err != nil {
 			return err
 		}
-		return tx.Bucket(bucketCompleted).ForEach(func(k, v []byte) error {
+		err = tx.Bucket(bucketCompleted).ForEach(func(k, v []byte) error {
 			st.Completed[string(k)] = bytes.Clone(v)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		return tx.Bucket(bucketDead).ForEach(func(k, v []byte) error {
+			if len(k) != 8 {
+				return fmt.Errorf("dead letter key %x: not an ID", k)
+			}
+			st.DeadLetters = append(st.DeadLetters, Record{Seq: binary.BigEndian.Uint64(k), Data: bytes.Clone(v)})
 			return nil
 		})
 	})

@@ -26,6 +26,9 @@ func (c *Config) Summary() string {
 	if len(c.StateRules) > 0 {
 		s += ", " + plural(len(c.StateRules), "state rule")
 	}
+	if len(c.Discovery) > 0 {
+		s += ", " + plural(len(c.Discovery), "discovery source")
+	}
 	if len(c.Monitors) > 0 {
 		s += ", " + plural(len(c.Monitors), "monitor")
 	}

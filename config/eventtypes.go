@@ -30,7 +30,7 @@ func HealthStatuses() []string {
 
 // validTypes returns every type a rule may name, for hints and suggestions.
 func validTypes() []string {
-	types := []string{TypeAll, TypeEngineDown, TypeEngineUp}
+	types := []string{TypeAll, TypeEngineDown, TypeEngineUp, TypeEngineAdded, TypeEngineRemoved}
 	types = append(types, ContainerActions()...)
 	types = append(types, MonitorTypes()...)
 	for _, s := range HealthStatuses() {
@@ -61,7 +61,7 @@ func normalizeType(item string) (string, error) {
 		}
 		return base + ":" + status, nil
 	}
-	if t == TypeAll || t == TypeEngineDown || t == TypeEngineUp || slices.Contains(ContainerActions(), t) || IsMonitorType(t) {
+	if t == TypeAll || isEngineType(t) || slices.Contains(ContainerActions(), t) || IsMonitorType(t) {
 		return t, nil
 	}
 	return "", fmt.Errorf("unknown type %q%s; valid types: %s",
@@ -72,7 +72,7 @@ func normalizeType(item string) (string, error) {
 // tcp_disconnect), engine_up, create, ..., health_status[:healthy|...], ...".
 func typesHint() string {
 	var b strings.Builder
-	b.WriteString("*, engine_down (or tcp_disconnect), engine_up")
+	b.WriteString("*, engine_down (or tcp_disconnect), engine_up, engine_added, engine_removed")
 	for _, a := range ContainerActions() {
 		b.WriteString(", ")
 		b.WriteString(a)
@@ -86,5 +86,5 @@ func typesHint() string {
 
 // isEngineType reports whether t is one of the daemon-made engine types.
 func isEngineType(t string) bool {
-	return t == TypeEngineDown || t == TypeEngineUp
+	return t == TypeEngineDown || t == TypeEngineUp || t == TypeEngineAdded || t == TypeEngineRemoved
 }

@@ -158,7 +158,8 @@ func (p *parser) config(doc *yaml.Node) *Config {
 	if !ok {
 		return cfg
 	}
-	var clusterKey, clusterVal, eventsVal, stateVal, monitorsVal *yaml.Node
+	var clusterKey, clusterVal, eventsVal, stateVal, discoveryVal, monitorsVal *yaml.Node
+	var haKey, haVal *yaml.Node
 	for _, kv := range pairs {
 		switch kv.name {
 		case "cluster":
@@ -167,13 +168,17 @@ func (p *parser) config(doc *yaml.Node) *Config {
 			eventsVal = kv.val
 		case "state":
 			stateVal = kv.val
+		case "discovery":
+			discoveryVal = kv.val
+		case "ha":
+			haKey, haVal = kv.key, kv.val
 		case "monitors":
 			monitorsVal = kv.val
 		default:
 			if strings.HasPrefix(kv.name, extensionPrefix) {
 				continue // free for YAML anchors, as in Compose files
 			}
-			p.unknownField(kv, "", []string{"cluster", "events", "state", "monitors", extensionPrefix + "..."})
+			p.unknownField(kv, "", []string{"cluster", "discovery", "events", "state", "monitors", "ha", extensionPrefix + "..."})
 		}
 	}
 	if clusterKey == nil {
@@ -181,11 +186,19 @@ func (p *parser) config(doc *yaml.Node) *Config {
 	}
 	// The cluster goes first, whatever the file order: rules refer to it.
 	var names []string
-	cfg.Engines, names = p.cluster(clusterKey, clusterVal)
+	// With discovery:, cluster: may be left out or empty (discovery.go).
+	p.openCluster = p.hasDiscovery(discoveryVal)
+	cfg.Discovery = p.discovery(discoveryVal)
+	if !p.openCluster || !p.isEmptyCluster(clusterVal) {
+		cfg.Engines, names = p.cluster(clusterKey, clusterVal)
+	}
 	// Monitors before the rules: from_monitor: and monitors: name them.
 	cfg.Monitors = p.monitors(monitorsVal, names)
 	p.monitorList = cfg.Monitors
 	cfg.Rules = p.rules(eventsVal, names)
 	cfg.StateRules = p.stateRules(stateVal, names)
+	if haKey != nil {
+		cfg.HA = p.ha(haKey, haVal)
+	}
 	return cfg
 }

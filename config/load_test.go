@@ -81,7 +81,9 @@ func TestLoadExample(t *testing.T) {
 			"image_contains": r.ImageContains != "", "image": r.Image != "", "labels": len(r.Labels) > 0,
 			"exit_code": len(r.ExitCodes) > 0, "command": r.Command != "", "log": r.Log != "",
 			"timeout": r.Timeout != DefaultTimeout, "retry": r.Retry.MaxAttempts != DefaultMaxAttempts,
-			"env": len(r.Env) > 0, "object": len(r.Objects) > 0, "from_monitor": r.FromMonitor != "",
+			"env": len(r.Env) > 0, "object": len(r.Objects) > 0, "on_failure": r.OnFailure != "",
+			"cooldown": r.Cooldown != 0, "webhook": r.Webhook != nil,
+			"from_monitor": r.FromMonitor != "",
 		} {
 			seen[f] = seen[f] || set
 		}
@@ -300,7 +302,7 @@ func TestParseValid(t *testing.T) {
 			if r.Name != "rule-1" || r.FromEngine != "" || r.Timeout != DefaultTimeout || r.Retry.MaxAttempts != DefaultMaxAttempts || r.Env != nil || r.Labels != nil {
 				t.Errorf("rule = %+v", r)
 			}
-			if r := cfg.Rules[1].Retry; r != (Retry{MaxAttempts: DefaultMaxAttempts, Backoff: DefaultBackoff, MaxBackoff: DefaultMaxBackoff}) {
+			if r := cfg.Rules[1].Retry; !reflect.DeepEqual(r, Retry{MaxAttempts: DefaultMaxAttempts, Backoff: DefaultBackoff, MaxBackoff: DefaultMaxBackoff}) {
 				t.Errorf("retry = %+v, want the defaults", r)
 			}
 		},

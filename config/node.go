@@ -30,6 +30,9 @@ type parser struct {
 	// merging holds the mappings whose << merges are being expanded, to
 	// catch a mapping that merges itself.
 	merging map[*yaml.Node]bool
+	// openCluster is set when discovery: adds engines at run time: a
+	// from_engine may then name an engine cluster: does not list.
+	openCluster bool
 	// monitorList holds the monitors of monitors:, read before the rules
 	// that name them (from_monitor:, a state rule's monitors:).
 	monitorList []Monitor

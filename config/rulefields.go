@@ -74,6 +74,8 @@ func (p *parser) actionField(kv pair, field string, engines, reserved []string, 
 		a.Retry = p.retry(kv.val, field)
 	case "env":
 		a.Env = p.stringMap(kv.val, field, func(k string) string { return checkEnvName(k, reserved, engines) })
+	case "webhook": // event rules only: state rules refuse it first
+		a.Webhook = p.webhook(kv.val, field)
 	default:
 		return false
 	}
@@ -81,7 +83,9 @@ func (p *parser) actionField(kv pair, field string, engines, reserved []string, 
 }
 
 // retryFields are the keys of a rule's retry:.
-func retryFields() []string { return []string{"max_attempts", "backoff", "max_backoff"} }
+func retryFields() []string {
+	return []string{"max_attempts", "backoff", "max_backoff", "permanent_exit_codes"}
+}
 
 // reservedEnv returns the variables the daemon sets for every handler,
 // which a rule's env: may not override (nor ENGINE_<NAME> of an engine).
@@ -91,6 +95,7 @@ func reservedEnv() []string {
 		"EVENT_TYPE", "EVENT_ACTION", "EVENT_ID", "EVENT_TIME", "EVENT_ATTEMPT", "EVENT_SYNTHETIC",
 		"CONTAINER_ID", "CONTAINER_IMAGE", "CONTAINER_EXIT_CODE", "EVENTSD_RULE",
 		"EVENT_OBJECT", "EVENT_ACTOR_ID", "EVENT_ACTOR_NAME",
+		"EVENTSD_FAILED_EXIT_CODE", "EVENTSD_FAILED_OUTPUT",
 		"MONITOR_NAME", "MONITOR_TARGET", "MONITOR_ERROR", "MONITOR_FAILURES", "MONITOR_ADDRESS",
 	}
 }
@@ -106,8 +111,8 @@ func (p *parser) fromEngine(n *yaml.Node, field string, engines []string) string
 		p.errorf(v, field, "invalid glob %q: %v", s, err)
 		return s
 	}
-	if len(engines) == 0 {
-		return s // cluster: is broken, which is reported already.
+	if len(engines) == 0 || p.openCluster {
+		return s // cluster: is broken (reported already), or discovery adds engines.
 	}
 	if lit, ok := isLiteralGlob(s); ok {
 		if !slices.Contains(engines, lit) {
@@ -199,6 +204,9 @@ func (p *parser) retry(n *yaml.Node, field string) Retry {
 			if d, ok := p.duration(kv.val, f); ok {
 				r.MaxBackoff, maxSet = d, p.resolve(kv.val)
 			}
+		case "permanent_exit_codes":
+			r.PermanentExitCodes = p.permanentExitCodes(kv.val, f)
+			r.PermanentPos = posOf(kv.key)
 		default:
 			p.unknownField(kv, field, retryFields())
 		}
@@ -214,4 +222,30 @@ func (p *parser) retry(n *yaml.Node, field string) Retry {
 		r.Backoff = min(r.Backoff, r.MaxBackoff)
 	}
 	return r
+}
+
+// permanentExitCodes checks retry.permanent_exit_codes: exit codes as for
+// exit_code, but not 0, which is success.
+func (p *parser) permanentExitCodes(n *yaml.Node, field string) []int {
+	codes := p.exitCodes(n, field)
+	if slices.Contains(codes, 0) {
+		p.errorf(n, field, "0 is success, it is never retried: list failing exit codes (1-255)")
+		codes = slices.DeleteFunc(codes, func(c int) bool { return c == 0 })
+	}
+	return codes
+}
+
+// checkFailureFields reports on_failure and permanent_exit_codes on a rule
+// without a command: nothing of it can fail.
+func (p *parser) checkFailureFields(r *Rule, onFailure *yaml.Node, field string) {
+	if r.Command != "" {
+		return
+	}
+	if onFailure != nil {
+		p.errorf(onFailure, field+".on_failure", "needs a command: a rule without one never fails")
+	}
+	if len(r.Retry.PermanentExitCodes) > 0 {
+		p.errorAt(r.Retry.PermanentPos.Line, r.Retry.PermanentPos.Col, field+".retry.permanent_exit_codes",
+			"needs a command: a rule without one never fails")
+	}
 }

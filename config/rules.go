@@ -10,14 +10,14 @@ import (
 // ruleFields are the keys of a rule.
 func ruleFields() []string {
 	fields := append([]string{"name", "type", "object"}, selectorFields()...)
-	return append(append(fields, "exit_code", "from_monitor"), actionFields()...)
+	return append(append(fields, "exit_code", "cooldown", "from_monitor"), append(actionFields(), "webhook", "on_failure")...)
 }
 
 // ruleNodes keeps the key nodes of the fields that are checked against each
 // other once the whole rule is read.
 type ruleNodes struct {
-	name, exitCode, fromMonitor, typ *yaml.Node
-	selector                         selectorNodes
+	name, exitCode, onFailure, fromMonitor, typ *yaml.Node
+	selector                                    selectorNodes
 }
 
 // rules checks events: and returns its rules. engines are the names of the
@@ -61,6 +61,11 @@ func (p *parser) rule(item *yaml.Node, field string, index int, engines []string
 		case "exit_code":
 			nodes.exitCode = kv.key
 			r.ExitCodes = p.exitCodes(kv.val, f)
+		case "on_failure":
+			nodes.onFailure = kv.key
+			r.OnFailure, _, _ = p.str(kv.val, f)
+		case "cooldown":
+			r.Cooldown = p.cooldown(kv.val, f)
 		case "from_monitor":
 			nodes.fromMonitor = kv.key
 			r.FromMonitor = p.fromMonitor(kv.val, f)
@@ -72,6 +77,7 @@ func (p *parser) rule(item *yaml.Node, field string, index int, engines []string
 		p.errorf(v, field+".type", "is required: say which events the rule is for, such as die or *")
 	}
 	p.checkFilters(&r, nodes, field)
+	p.checkFailureFields(&r, nodes.onFailure, field)
 	p.checkObjectFilters(&r, nodes, field)
 	p.checkMonitorFilters(&r, nodes, field)
 	return r, nodes, len(p.errs) == nerrs
@@ -97,7 +103,7 @@ func (p *parser) checkFilters(r *Rule, nodes ruleNodes, field string) {
 			{nodes.selector.labels, "labels", len(r.Labels) > 0},
 		} {
 			if f.set {
-				p.errorf(f.key, field+"."+f.name, "never matches: engine_down and engine_up events have no container")
+				p.errorf(f.key, field+"."+f.name, "never matches: engine_down and engine_up events have no container (nor have engine_added and engine_removed)")
 			}
 		}
 	}

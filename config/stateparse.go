@@ -56,6 +56,10 @@ func (p *parser) stateRule(item *yaml.Node, field string, index int, engines []s
 	nerrs := len(p.errs)
 	for _, kv := range pairs {
 		f := field + "." + kv.name
+		if kv.name == "webhook" {
+			p.errorf(kv.key, f, "webhooks are for event rules (events:) only: a state rule runs a command")
+			continue
+		}
 		if p.selectorField(kv, f, engines, &r.Selector, &nodes.selector) || p.actionField(kv, f, engines, reservedStateEnv(), &r.Action) {
 			continue
 		}
@@ -88,6 +92,9 @@ func (p *parser) stateRule(item *yaml.Node, field string, index int, engines []s
 		default:
 			p.unknownField(kv, field, stateFields())
 		}
+	}
+	if pp := r.Retry.PermanentPos; len(r.Retry.PermanentExitCodes) > 0 {
+		p.errorAt(pp.Line, pp.Col, field+".retry.permanent_exit_codes", "is for event rules: a state rule's failed run is retried until a newer set replaces it or max_attempts runs failed")
 	}
 	if nodes.maxDelay != nil && r.MaxDelay < r.Debounce {
 		p.errorf(nodes.maxDelay, field+".max_delay", "must not be less than debounce (%s), got %s", r.Debounce, r.MaxDelay)

@@ -15,6 +15,11 @@ const (
 const (
 	TypeEngineDown = "engine_down"
 	TypeEngineUp   = "engine_up"
+	// TypeEngineAdded and TypeEngineRemoved are made by the daemon when an
+	// engine joins or leaves the running set (a discovery source, or a
+	// reload of cluster:).
+	TypeEngineAdded   = "engine_added"
+	TypeEngineRemoved = "engine_removed"
 	// TypeAll matches every event.
 	TypeAll = "*"
 )
@@ -29,6 +34,11 @@ type Config struct {
 	Rules []Rule
 	// StateRules are the rules of state:, in the order the file lists them.
 	StateRules []StateRule
+	// Discovery are the sources of discovery:, in the order the file lists
+	// them: engines added to Engines while the daemon runs.
+	Discovery []Discovery
+	// HA is the ha: section (config/ha.go); nil runs a single daemon.
+	HA *HA
 	// Monitors are the monitors of monitors:, in the order the file lists
 	// them (monitor.go).
 	Monitors []Monitor
@@ -90,6 +100,14 @@ type Rule struct {
 	FromMonitor string
 	// Action is what the rule does when it fires.
 	Action
+	// OnFailure is run once with /bin/sh -c, with the handler's environment
+	// plus EVENTSD_FAILED_EXIT_CODE and EVENTSD_FAILED_OUTPUT, when a
+	// delivery of the rule is given up (its attempts used up, or a permanent
+	// exit code); "" runs nothing.
+	OnFailure string
+	// Cooldown, when positive, skips the deliveries of a (rule, engine,
+	// container) for this long after one of them succeeded.
+	Cooldown time.Duration
 	// Pos is where the rule is declared.
 	Pos Pos
 }
@@ -128,6 +146,9 @@ type Action struct {
 	Retry Retry
 	// Env is added to the handler's environment.
 	Env map[string]string
+	// Webhook, when not nil, is an HTTP request sent with the handler's
+	// JSON, after Command when both are set (see webhook.go).
+	Webhook *Webhook
 }
 
 // Retry is a rule's retry policy: attempt n (n >= 2) waits
@@ -139,6 +160,12 @@ type Retry struct {
 	Backoff time.Duration
 	// MaxBackoff caps the wait (>= Backoff).
 	MaxBackoff time.Duration
+	// PermanentExitCodes are exit codes that are not retried: the delivery
+	// goes straight to the dead letters (event rules only).
+	PermanentExitCodes []int
+	// PermanentPos is where permanent_exit_codes is written (zero when not
+	// set from a file).
+	PermanentPos Pos
 }
 
 // Pos is a position in the config file, 1-based; the zero Pos means "not

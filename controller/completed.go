@@ -46,6 +46,11 @@ type completedRecord struct {
 	// Outcome is "succeeded" or "given-up".
 	Outcome string    `json:"outcome"`
 	At      time.Time `json:"at"`
+	// Container is the delivery's Key.Container, for the cooldowns
+	// (cooldown.go); HasContainer tells "" (an engine's event) from a
+	// record written before it was recorded.
+	Container    string `json:"container,omitempty"`
+	HasContainer bool   `json:"hasContainer,omitempty"`
 }
 
 // completedKey is the journal key of the delivery of event eventID of
@@ -176,16 +181,35 @@ func (c *Controller) journalComplete(d *delivery, outcome string) {
 		c.journalDelete(d)
 		return
 	}
-	r := c.journalRule(d.Rule)
-	now := c.clock.Now()
-	data, err := json.Marshal(completedRecord{Rule: r.name, Engine: d.Event.Engine, Event: d.Event.ID, Outcome: outcome, At: now})
-	if err != nil {
+	key, data := c.completedRecord(d, outcome)
+	if data == nil {
 		c.journalDelete(d)
 		return
 	}
-	key := completedKey(r.name, d.Event.Engine, d.Event.ID)
 	cj.CompleteDelivery(d.seq, key, data)
-	for _, k := range c.completed.add(key, now) {
+	c.rememberCompleted(key)
+}
+
+// completedRecord returns the journal key and record of d's completion with
+// outcome; nil data when it does not encode.
+func (c *Controller) completedRecord(d *delivery, outcome string) (key string, data []byte) {
+	r := c.journalRule(d.Rule)
+	data, err := json.Marshal(completedRecord{Rule: r.name, Engine: d.Event.Engine, Event: d.Event.ID, Outcome: outcome, At: c.clock.Now(),
+		Container: containerID(d.Event), HasContainer: true})
+	if err != nil {
+		return "", nil
+	}
+	return completedKey(r.name, d.Event.Engine, d.Event.ID), data
+}
+
+// rememberCompleted counts key, just journaled as completed, in the bounds,
+// and forgets in the journal the records beyond them.
+func (c *Controller) rememberCompleted(key string) {
+	cj, ok := c.journal.(CompletionJournal)
+	if !ok {
+		return
+	}
+	for _, k := range c.completed.add(key, c.clock.Now()) {
 		cj.ForgetCompleted(k)
 	}
 }

@@ -37,69 +37,11 @@ type Runner interface {
 	Run(ctx context.Context, cmd reconcile.Command) (reconcile.Result, error)
 }
 
-// Options configures a Controller.
-type Options struct {
-	// Config holds the engines and the rules; required. The controller reads
-	// it in New and does not keep a reference to change later.
-	Config *config.Config
-	// Runner runs the handlers; required.
-	Runner Runner
-	// Workers is the number of handlers that may run at once; zero or less
-	// means DefaultWorkers.
-	Workers int
-	// Grace is the time a stopped handler gets between SIGTERM and SIGKILL;
-	// zero or less means DefaultGrace.
-	Grace time.Duration
-	// Environ is the environment handlers inherit, KEY=VALUE, usually
-	// os.Environ(). Nothing else is inherited.
-	Environ []string
-	// Logger logs what Handle does before Run stores the logger of its context
-	// (informers may hand on events before Run starts); zero discards.
-	Logger logr.Logger
-	// Clock tells the time of retries, of state rules and of the shutdown
-	// timeout; nil means the real clock. For tests.
-	Clock clock.WithTicker
-	// Engines are the caches and health of the engines of the config, which
-	// state rules read: a fixed set (tests). A state rule never runs while an
-	// engine of the config it may select is missing here. Ignored when
-	// EngineSet is set.
-	Engines []EngineState
-	// EngineSet, when not nil, is the set of engines state rules read, which
-	// may change while the controller runs: the daemon's engine registry. The
-	// state rules read exactly the engines it lists at each evaluation: an
-	// engine removed from it leaves their view with its containers.
-	EngineSet EngineSet
-	// Journal, when not nil, makes pending deliveries survive a restart (see
-	// journal.go and Recover); nil keeps them in memory only.
-	Journal Journal
-	// StateRuleRecords is what the state rules recorded in the Journal in an
-	// earlier run, by rule name: a changed-trigger rule does not run again at
-	// start-up for the set its last successful run had.
-	StateRuleRecords map[string][]byte
-	// CompletedRecords are the completed deliveries an earlier run recorded
-	// in the Journal (a CompletionJournal), by key: a replayed event whose
-	// delivery completed is not run again (see completed.go).
-	CompletedRecords map[string][]byte
-	// CompletedLimit and CompletedMaxAge bound the completed deliveries
-	// remembered; zero or less means DefaultCompletedLimit and
-	// DefaultCompletedMaxAge.
-	CompletedLimit  int
-	CompletedMaxAge time.Duration
-	// Metrics, when not nil, is where the rules' metrics and the workqueue's
-	// are registered (see metrics.go).
-	Metrics prometheus.Registerer
-	// Watchdog, when not nil, watches the workers: one stuck in a delivery
-	// past its rule's timeout, grace and health.DefaultLimit is unhealthy.
-	Watchdog *health.Watchdog
-	// MonitorResults, when not nil, tells the monitors' results that state
-	// rules with monitors: select on (statemonitor.go); nil: such rules
-	// select nothing.
-	MonitorResults MonitorResults
-}
-
 // Controller matches events against the rules and runs their handlers. It is
 // safe for concurrent use.
 type Controller struct {
+	// gating is Options.Gate and what the shared journal said (gate.go).
+	gating gateState
 	// rules holds the event rules in force (see rules.go); SetRules swaps it.
 	rules atomic.Pointer[ruleSet]
 	// environ is Options.Environ, for the rules SetRules compiles.
@@ -163,6 +105,12 @@ type Controller struct {
 	deadLetters atomic.Pointer[func() []int]
 	// watchdog watches the workers; nil when none.
 	watchdog *health.Watchdog
+	// dead holds the deliveries given up (deadletter.go).
+	dead *deadSet
+	// webhooks sends the rules' webhooks (webhook.go).
+	webhooks WebhookSender
+	// cooldown holds the rules' cooldowns (cooldown.go).
+	cooldown *cooldowns
 }
 
 // rule is a config rule with what the controller computes from it once.
@@ -201,8 +149,18 @@ func New(opts Options) *Controller {
 		watchdog:    opts.Watchdog,
 		stateResume: opts.StateRuleRecords,
 	}
+	c.gating.gate = opts.Gate
 	if c.workers <= 0 {
 		c.workers = DefaultWorkers
+	}
+	c.webhooks = opts.Webhooks
+	if c.webhooks == nil {
+		c.webhooks = reconcile.NewWebhookClient(reconcile.WebhookOptions{})
+	}
+	c.cooldown = newCooldowns(opts.CompletedRecords)
+	if opts.DryRun {
+		c.runner = dryRunner{}
+		c.webhooks = dryRunner{}
 	}
 	if c.grace <= 0 {
 		c.grace = DefaultGrace
@@ -215,6 +173,7 @@ func New(opts Options) *Controller {
 		log = logr.Discard()
 	}
 	c.log.Store(&log)
+	c.initDead(opts, log)
 	cj, _ := opts.Journal.(CompletionJournal)
 	c.completed = newCompletedSet(opts.CompletedRecords, opts.CompletedLimit, opts.CompletedMaxAge, c.clock.Now(), cj, log)
 
@@ -244,6 +203,9 @@ func New(opts Options) *Controller {
 		qcfg.MetricsProvider = wq
 	}
 	c.queue = workqueue.NewTypedRateLimitingQueueWithConfig[Key](c.limiter, qcfg)
+	if err := c.registerCooldownMetrics(opts.Metrics); err != nil {
+		log.Error(err, "Cannot register the cooldowns' metric")
+	}
 	return c
 }
 
@@ -294,7 +256,7 @@ func (c *Controller) fire(log logr.Logger, r *rule, ev *informer.Event, evJSON *
 	} else {
 		log.V(1).Info("Rule matched", "rule", r.name, "engine", ev.Engine, "container", containerName(ev), "event", ev.ID)
 	}
-	if r.cfg.Command == "" {
+	if r.cfg.Command == "" && r.cfg.Webhook == nil {
 		return
 	}
 	if c.recovered.has(i, ev.ID) {

@@ -36,6 +36,9 @@ type delivery struct {
 
 	// stdin is the JSON document for the handler, made on the first attempt.
 	stdin []byte
+	// commandDone is set once the command succeeded, when a webhook is
+	// still to be sent: later attempts only send the webhook.
+	commandDone bool
 	// seq is the delivery's number in the journal.
 	seq uint64
 	// eventJSON is Event encoded for the journal, nil until then.

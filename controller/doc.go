@@ -47,6 +47,16 @@
 // event and attempt count. Delivery is at least once: handlers dedupe with
 // EVENT_ID.
 //
+// A delivery given up (its attempts used up, or an exit code of the rule's
+// Retry.PermanentExitCodes) becomes a DeadLetter (deadletter.go): kept with
+// its event and last output, in the journal too when it is a
+// DeadLetterJournal, bounded, and listed, retried (a fresh delivery of the
+// same event) or dropped by the operator; the rule's on_failure then runs
+// once. Options.DryRun replaces the Runner by one that only logs "Would run"
+// (dryrun.go). Explainer (explain.go) is the matching with words: for an
+// event, the first filter of each rule that failed; StateExplainer
+// (explain_state.go) evaluates state rules over a replayed cache.
+//
 // Run starts the workers and, when its context is done, stops taking new work,
 // lets running handlers finish for up to the shutdown timeout, then cancels
 // them (the Runner stops their process groups) and logs the deliveries that

@@ -33,9 +33,12 @@ const (
 	envEventObject       = "EVENT_OBJECT"
 	envEventActorID      = "EVENT_ACTOR_ID"
 	envEventActorName    = "EVENT_ACTOR_NAME"
+	// envEventSource is the source of an engine_added or engine_removed
+	// (config, file, etcd, redis, dns): the event's "source" attribute.
+	envEventSource = "EVENT_SOURCE"
 
 	// envPerEvent is the number of variables eventEnv appends at most.
-	envPerEvent = 16 + envPerMonitor
+	envPerEvent = 17 + envPerMonitor
 )
 
 // reservedEnv returns the set of names the daemon sets: the per-event
@@ -47,6 +50,8 @@ func reservedEnv(engines []config.Engine) map[string]bool {
 		envEventAttempt: true, envEventSynthetic: true,
 		envContainerID: true, envContainerImage: true, envContainerExitCode: true,
 		envRule: true, envEventObject: true, envEventActorID: true, envEventActorName: true,
+		envEventSource:    true,
+		envFailedExitCode: true, envFailedOutput: true,
 	}
 	for _, name := range monitorEnvNames() {
 		r[name] = true
@@ -144,11 +149,20 @@ func eventEnv(base []string, ruleName string, ev *informer.Event, engineURL stri
 	if ev.Synthetic {
 		synthetic = "1"
 	}
+	// EVENT_TYPE is the kind of object (Docker's event Type: container,
+	// image, network, volume, daemon, plugin; engine for the daemon's own
+	// engine_down / engine_up), as issue 10 names it; EVENT_OBJECT is the same
+	// value, under the name it had first; the action is EVENT_ACTION.
+	object := ev.Type
+	if object == "" {
+		object = informer.TypeContainer
+	}
 	env = append(env,
 		envFromEngine+"="+ev.Engine,
 		envFromEngineURL+"="+engineURL,
 		envFromContainer+"="+name,
-		envEventType+"="+ev.Kind(),
+		envEventType+"="+object,
+		envEventObject+"="+object,
 		envEventAction+"="+ev.Action,
 		envEventID+"="+ev.ID,
 		envEventTime+"="+ev.Time.UTC().Format(time.RFC3339Nano),
@@ -162,9 +176,12 @@ func eventEnv(base []string, ruleName string, ev *informer.Event, engineURL stri
 			env = append(env, envContainerExitCode+"="+strconv.Itoa(code))
 		}
 	}
+	if ev.Type == informer.TypeEngine && (ev.Action == informer.ActionEngineAdded || ev.Action == informer.ActionEngineRemoved) {
+		env = append(env, envEventSource+"="+ev.Attributes["source"])
+	}
 	if ev.Type != informer.TypeContainer && ev.Type != informer.TypeEngine {
 		// Another kind (image, network...): its actor, which is no container.
-		env = append(env, envEventObject+"="+ev.Type, envEventActorID+"="+ev.ActorID, envEventActorName+"="+actorName(ev))
+		env = append(env, envEventActorID+"="+ev.ActorID, envEventActorName+"="+actorName(ev))
 	}
 	env = appendMonitorEnv(env, ev)
 	return append(env, envRule+"="+ruleName)

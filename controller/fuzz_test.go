@@ -230,7 +230,7 @@ func FuzzMatch(f *testing.F) {
 			}
 			vars[k] = v
 		}
-		if vars[envEventType] != ev.Kind() || vars[envEventAction] != ev.Action || vars[envFromEngine] != ev.Engine {
+		if vars[envEventType] != wantObject(ev) || vars[envEventObject] != wantObject(ev) || vars[envEventAction] != ev.Action || vars[envFromEngine] != ev.Engine {
 			t.Fatalf("environment %q does not describe the event %+v", env, ev)
 		}
 		if _, ok := vars[envContainerExitCode]; ok != (ev.Type != informer.TypeEngine && ev.Kind() == "die" && (hasCtr || isInt(attrExit))) {
@@ -246,4 +246,13 @@ func FuzzMatch(f *testing.F) {
 func isInt(s string) bool {
 	_, err := strconv.Atoi(s)
 	return err == nil
+}
+
+// wantObject is EVENT_TYPE (and EVENT_OBJECT) as docs/CONFIG.md says: the
+// event's kind of object, container for an event that names none.
+func wantObject(ev *informer.Event) string {
+	if ev.Type == "" {
+		return informer.TypeContainer
+	}
+	return ev.Type
 }

@@ -60,13 +60,21 @@ func (c *Controller) journalPut(d *delivery) {
 	if c.journal == nil {
 		return
 	}
+	if data, err := c.journalData(d); err == nil {
+		c.journal.PutDelivery(d.seq, data)
+	}
+}
+
+// journalData returns the journal record of d, encoding its event the first
+// time.
+func (c *Controller) journalData(d *delivery) ([]byte, error) {
 	r := c.journalRule(d.Rule)
 	if d.eventJSON == nil {
 		var err error
 		if d.eventJSON, err = json.Marshal(d.Event); err != nil {
 			// An Event always encodes; keep going without the journal.
 			c.logger().Error(err, "Journaling a delivery failed", "rule", r.name, "event", d.Event.ID)
-			return
+			return nil, err
 		}
 	}
 	// The event is spliced in as it is: json.Marshal would scan a
@@ -77,14 +85,14 @@ func (c *Controller) journalPut(d *delivery) {
 	})
 	if err != nil {
 		c.logger().Error(err, "Journaling a delivery failed", "rule", r.name, "event", d.Event.ID)
-		return
+		return nil, err
 	}
 	data := make([]byte, 0, len(head)+len(d.eventJSON)+10)
 	data = append(data, head[:len(head)-1]...)
 	data = append(data, `,"event":`...)
 	data = append(data, d.eventJSON...)
 	data = append(data, '}')
-	c.journal.PutDelivery(d.seq, data)
+	return data, nil
 }
 
 // journalDelete forgets d in the journal, if there is one.
@@ -141,7 +149,7 @@ func (c *Controller) Recover(journaled []JournaledDelivery) (int, error) {
 		}
 		i, ok := byName[rec.Rule]
 		switch {
-		case !ok || rules[i].cfg.Command == "":
+		case !ok || rules[i].cfg.Command == "" && rules[i].cfg.Webhook == nil:
 			drop("no rule of this name with a command")
 			continue
 		case isPositionalName(rules[i].cfg, i) && rules[i].cfg.Command != rec.Command:

@@ -88,22 +88,28 @@ func (m *selectorMatcher) engine(name string) bool {
 
 // container reports whether c passes every container filter of m.
 func (m *selectorMatcher) container(c *informer.Container) bool {
+	return m.checkContainer(c) == filterNone
+}
+
+// checkContainer returns the first container filter of m that c fails,
+// filterNone when it passes them all.
+func (m *selectorMatcher) checkContainer(c *informer.Container) filter {
 	if m.fromContainer != "" && !config.Match(m.fromContainer, c.Name) {
-		return false
+		return filterFromContainer
 	}
 	if m.image != "" && !config.Match(m.image, c.Image) {
-		return false
+		return filterImage
 	}
 	if m.imageContains != "" && !strings.Contains(c.Image, m.imageContains) {
-		return false
+		return filterImageContains
 	}
 	for _, l := range m.labels {
 		v, ok := c.Labels[l.key]
 		if !ok || (l.value != "" && v != l.value) {
-			return false
+			return filterLabels
 		}
 	}
-	return true
+	return filterNone
 }
 
 // compileMatcher compiles the filters of r. It normalizes types the way the
@@ -127,6 +133,8 @@ func compileMatcher(r *config.Rule) matcher {
 			m.engineActions = append(m.engineActions, informer.ActionEngineDown)
 		case config.TypeEngineUp:
 			m.engineActions = append(m.engineActions, informer.ActionEngineUp)
+		case config.TypeEngineAdded, config.TypeEngineRemoved:
+			m.engineActions = append(m.engineActions, t)
 		default:
 			kind, status, _ := strings.Cut(t, ":")
 			m.kinds = append(m.kinds, kindMatcher{kind: strings.TrimSpace(kind), status: strings.TrimSpace(status)})
@@ -137,55 +145,72 @@ func compileMatcher(r *config.Rule) matcher {
 }
 
 // match reports whether ev passes every filter of m.
-func (m *matcher) match(ev *informer.Event) bool {
+func (m *matcher) match(ev *informer.Event) bool { return m.check(ev) == filterNone }
+
+// check returns the first filter of m that ev fails, in the order they are
+// tried (kind of object, type, engine, then the container's or the actor's),
+// filterNone when ev passes them all. Matching and explaining (explain.go)
+// are this one function.
+func (m *matcher) check(ev *informer.Event) filter {
 	if ev.Type == informer.TypeMonitor {
-		return m.matchMonitor(ev)
+		// Monitor events have filters of their own (matchmonitor.go);
+		// explained as a whole, by their type.
+		if m.matchMonitor(ev) {
+			return filterNone
+		}
+		return filterType
 	}
-	if !m.matchType(ev) || !m.sel.engine(ev.Engine) {
-		return false
+	if f := m.checkType(ev); f != filterNone {
+		return f
+	}
+	if !m.sel.engine(ev.Engine) {
+		return filterEngine
 	}
 	if ev.Type != informer.TypeContainer && ev.Type != informer.TypeEngine {
-		return m.matchObject(ev)
+		return m.checkObject(ev)
 	}
 	if !m.needsContainer {
-		return true
+		return filterNone
 	}
 	c := ev.Container
-	if c == nil || !m.sel.container(c) {
-		return false
+	if c == nil {
+		return filterNoContainer
+	}
+	if f := m.sel.checkContainer(c); f != filterNone {
+		return f
 	}
 	if len(m.exitCodes) > 0 && ev.Kind() == "die" {
 		code, ok := exitCode(ev)
 		if !ok || !slices.Contains(m.exitCodes, code) {
-			return false
+			return filterExitCode
 		}
 	}
-	return true
+	return filterNone
 }
 
-// matchType reports whether ev is of one of the types of m.
-func (m *matcher) matchType(ev *informer.Event) bool {
+// checkType returns filterObject when ev is of a kind the rule is not about,
+// filterType when it is not of one of the types of m.
+func (m *matcher) checkType(ev *informer.Event) filter {
 	if ev.Type != informer.TypeEngine && !slices.Contains(m.objects, ev.Type) {
-		return false
+		return filterObject
 	}
 	if m.anyType {
-		return true
+		return filterNone
 	}
 	switch ev.Type {
 	case informer.TypeEngine:
-		return slices.Contains(m.engineActions, ev.Action)
-	default:
-		if len(m.kinds) == 0 {
-			return false
+		if slices.Contains(m.engineActions, ev.Action) {
+			return filterNone
 		}
+	default:
 		kind := ev.Kind()
 		for _, k := range m.kinds {
 			if k.kind == kind && (k.status == "" || k.status == ev.Status()) {
-				return true
+				return filterNone
 			}
 		}
 	}
-	return false
+	return filterType
 }
 
 // exitCode returns the exit code of a die event: the cached container's, which

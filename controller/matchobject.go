@@ -7,9 +7,9 @@ import (
 	"github.com/samalba/docker-eventsd/informer"
 )
 
-// matchObject reports whether ev, an event of a kind other than container
-// (image, network, volume, daemon, plugin), passes the selector of m, whose
-// type and engine already matched. Its filters read the actor:
+// checkObject returns the first filter of m that ev, an event of a kind
+// other than container (image, network, volume, daemon, plugin), fails
+// (filterNone: none), its type and engine already matched. Its filters read the actor:
 //   - from_container: the container the event names (the "container"
 //     attribute of a network connect/disconnect or a volume mount/unmount),
 //     by its cached name when the informer knew it, else by its ID;
@@ -19,41 +19,38 @@ import (
 //
 // A filter that does not apply to the kind never matches (config rejects
 // such rules; a hand-built one just does not fire).
-func (m *matcher) matchObject(ev *informer.Event) bool {
+func (m *matcher) checkObject(ev *informer.Event) filter {
 	s := &m.sel
 	if len(m.exitCodes) > 0 {
-		return false
+		return filterExitCode
 	}
 	if s.fromContainer != "" {
 		id, ok := ev.Attributes["container"]
 		if !ok || id == "" {
-			return false
+			return filterFromContainer
 		}
 		name := ""
 		if ev.Container != nil {
 			name = strings.TrimPrefix(ev.Container.Name, "/")
 		}
 		if !config.Match(s.fromContainer, id) && (name == "" || !config.Match(s.fromContainer, name)) {
-			return false
+			return filterFromContainer
 		}
 	}
 	if s.image != "" || s.imageContains != "" {
-		if ev.Type != informer.TypeImage {
-			return false
-		}
 		ref := ev.Attributes["name"]
-		if s.image != "" && !config.Match(s.image, ref) {
-			return false
+		if s.image != "" && (ev.Type != informer.TypeImage || !config.Match(s.image, ref)) {
+			return filterImage
 		}
-		if s.imageContains != "" && !strings.Contains(ref, s.imageContains) {
-			return false
+		if s.imageContains != "" && (ev.Type != informer.TypeImage || !strings.Contains(ref, s.imageContains)) {
+			return filterImageContains
 		}
 	}
 	for _, l := range s.labels {
 		v, ok := ev.Attributes[l.key]
 		if !ok || (l.value != "" && v != l.value) {
-			return false
+			return filterLabels
 		}
 	}
-	return true
+	return filterNone
 }

@@ -64,14 +64,14 @@ func TestEventEnvOfANetworkConnectNamesItsContainer(t *testing.T) {
 	ev := objEvent(informer.TypeNetwork, "connect", "n1", map[string]string{"name": "front", "container": "c1"})
 	ev.Container = &informer.Container{ID: "c1", Name: "web1", Image: "nginx"}
 	env := strings.Join(eventEnv(nil, "r", ev, "unix:///s", 1), "\n") + "\n"
-	for _, want := range []string{"EVENT_OBJECT=network\n", "EVENT_TYPE=connect\n", "EVENT_ACTOR_ID=n1\n", "EVENT_ACTOR_NAME=front\n", "FROM_CONTAINER=web1\n", "CONTAINER_ID=c1\n"} {
+	for _, want := range []string{"EVENT_OBJECT=network\n", "EVENT_TYPE=network\n", "EVENT_ACTION=connect\n", "EVENT_ACTOR_ID=n1\n", "EVENT_ACTOR_NAME=front\n", "FROM_CONTAINER=web1\n", "CONTAINER_ID=c1\n"} {
 		if !strings.Contains(env, want) {
 			t.Errorf("env lacks %q:\n%s", want, env)
 		}
 	}
 	tag := objEvent(informer.TypeImage, "tag", "sha256:ab", map[string]string{"name": "app:v2"})
 	env = strings.Join(eventEnv(nil, "r", tag, "unix:///s", 1), "\n") + "\n"
-	for _, want := range []string{"EVENT_OBJECT=image\n", "EVENT_ACTOR_NAME=app:v2\n", "FROM_CONTAINER=\n", "CONTAINER_ID=\n"} {
+	for _, want := range []string{"EVENT_OBJECT=image\n", "EVENT_TYPE=image\n", "EVENT_ACTOR_NAME=app:v2\n", "FROM_CONTAINER=\n", "CONTAINER_ID=\n"} {
 		if !strings.Contains(env, want) {
 			t.Errorf("image env lacks %q:\n%s", want, env)
 		}

@@ -44,7 +44,17 @@ func (c *Controller) runStateRule(ctx, runCtx context.Context, s *stateRule) {
 		marks := s.marks.Load()
 		now := c.clock.Now()
 		if snap := c.evaluateState(log, m, now); snap != nil && !c.stopping.Load() {
-			c.runStateTarget(runCtx, log, m, snap)
+			if c.gateOpen() {
+				c.runStateTarget(runCtx, log, m, snap)
+				continue
+			}
+			// A standby: the run waits until this replica leads.
+			s.progress.report(marks, now)
+			select {
+			case <-ctx.Done():
+			case <-c.gateChanged():
+			case <-c.clock.After(time.Second):
+			}
 			continue
 		}
 		s.progress.report(marks, now)
@@ -172,9 +182,13 @@ func (c *Controller) runStateOnce(ctx context.Context, log logr.Logger, s *state
 			log.Error(err, "Removing the state file failed", "file", path)
 		}
 	}()
+	gateEnv, ok := c.gateEnv()
+	if !ok {
+		return reconcile.Result{ExitCode: -1}, errNotLeader
+	}
 	return c.runner.Run(ctx, reconcile.Command{
 		Script:  s.cfg.Command,
-		Env:     stateEnv(s.env, s.name, snap, path, attempt),
+		Env:     append(stateEnv(s.env, s.name, snap, path, attempt), gateEnv...),
 		Stdin:   stdin,
 		Timeout: s.timeout,
 		Grace:   c.grace,

@@ -31,8 +31,8 @@ func (c *Controller) processNextWorkItem(ctx context.Context, loop *health.Loop)
 		return false
 	}
 	// A worker may hold a key for as long as its handler's timeout and grace.
-	if r := c.journalRule(key.Rule); r.cfg.Timeout > 0 {
-		loop.BeginFor(r.cfg.Timeout + c.grace + health.DefaultLimit)
+	if limit := actionLimit(c.journalRule(key.Rule).cfg); limit > 0 {
+		loop.BeginFor(limit + c.grace + health.DefaultLimit)
 	} else {
 		loop.Begin()
 	}
@@ -71,18 +71,26 @@ func (c *Controller) syncKey(ctx context.Context, key Key) {
 		c.queue.AddAfter(key, wait)
 		return
 	}
+	gateEnv, ok := c.gateDelivery(key, d)
+	if !ok {
+		return
+	}
+	if c.skipCooldown(ctx, key, r, d) {
+		return
+	}
 	ev := d.Event
 	log := logr.FromContextOrDiscard(ctx).WithValues(
 		"rule", r.name, "engine", ev.Engine, "container", containerName(ev), "event", ev.ID)
 	attempt := d.Attempt + 1
 	log.V(1).Info("Running handler", "attempt", attempt, "waited", c.clock.Since(d.Enqueued))
 
-	res, err := c.runDelivery(ctx, log, r, d)
+	res, err := c.runDelivery(ctx, log, r, d, gateEnv)
 	switch {
 	case err == nil:
 		// Popped before logging, so that whoever reads the log sees Pending
 		// without this delivery.
 		c.recordRun(key.Rule, res, nil, false)
+		c.startCooldown(key, r)
 		c.complete(key, d, "succeeded")
 		log.Info("Handler succeeded", append([]any{"attempt", attempt, "duration", res.Duration}, outputKV(res)...)...)
 
@@ -93,11 +101,17 @@ func (c *Controller) syncKey(ctx context.Context, key Key) {
 
 	default:
 		d.Attempt = attempt
-		c.recordRun(key.Rule, res, err, attempt >= r.retry.maxAttempts)
-		if attempt >= r.retry.maxAttempts {
-			c.complete(key, d, "given-up")
+		// A webhook's 4xx is given up at once, as a permanent exit code is.
+		permanent := r.isPermanent(res, err) || reconcile.IsPermanent(err)
+		last := permanent || attempt >= r.retry.maxAttempts
+		c.recordRun(key.Rule, res, err, last)
+		if last {
+			// A dead letter, then the rule's on_failure (the key's next
+			// delivery waits for it).
+			c.giveUp(log, key, r, d, res, err, permanent)
 			log.Error(err, "Handler failed, giving up", append([]any{"attempts", attempt, "exitCode", res.ExitCode,
-				"timedOut", res.TimedOut, "duration", res.Duration}, outputKV(res)...)...)
+				"timedOut", res.TimedOut, "permanent", permanent, "duration", res.Duration}, outputKV(res)...)...)
+			c.runOnFailure(ctx, log, r, d, res)
 			return
 		}
 		if c.stopping.Load() {
@@ -109,7 +123,7 @@ func (c *Controller) syncKey(ctx context.Context, key Key) {
 			return
 		}
 		// The queue's own limiter: Forget on the queue clears what When counts.
-		delay := c.limiter.When(key)
+		delay := c.retryDelay(key, r, err)
 		d.NotBefore = c.clock.Now().Add(delay)
 		c.journalPut(d)
 		log.Error(err, "Handler failed", append([]any{"attempt", attempt, "exitCode", res.ExitCode,
@@ -133,7 +147,7 @@ func (c *Controller) complete(key Key, d *delivery, outcome string) {
 // runDelivery makes one attempt of d. A panic on the way (in the Runner, or
 // making the environment) is recovered into an error, so one bad run cannot
 // take the daemon down; it counts as a failed attempt.
-func (c *Controller) runDelivery(ctx context.Context, log logr.Logger, r *rule, d *delivery) (res reconcile.Result, err error) {
+func (c *Controller) runDelivery(ctx context.Context, log logr.Logger, r *rule, d *delivery, gateEnv []string) (res reconcile.Result, err error) {
 	c.running.Add(1)
 	defer c.running.Add(-1)
 	defer func() {
@@ -153,13 +167,7 @@ func (c *Controller) runDelivery(ctx context.Context, log logr.Logger, r *rule, 
 	if engine != nil {
 		url = engine.URL
 	}
-	return c.runner.Run(ctx, reconcile.Command{
-		Script:  r.cfg.Command,
-		Env:     eventEnv(r.env, r.name, ev, url, d.Attempt+1),
-		Stdin:   d.stdin,
-		Timeout: r.cfg.Timeout,
-		Grace:   c.grace,
-	})
+	return c.runActions(ctx, r, d, append(eventEnv(r.env, r.name, ev, url, d.Attempt+1), gateEnv...))
 }
 
 // outputKV returns the log key/values of a handler's output: stdout and stderr

@@ -34,8 +34,12 @@ type Daemon struct {
 	ctrl    *controller.Controller
 	engines *registry
 	state   *durable
+	// ha is the election and shared journal of ha: (ha.go), nil without.
+	ha *haRun
 	// reload is the state of hot reload (reload.go).
 	reload reloadState
+	// disc is the state of the discovery sources (discovery.go).
+	disc discoveryState
 	// monitors runs the config's monitors; nil without (monitor.go).
 	monitors *monitor.Scheduler
 
@@ -65,7 +69,13 @@ func New(opts Options) (*Daemon, error) {
 	if d.obs, err = newObserver(opts.Metrics, d.engines, opts.StuckAfter); err != nil {
 		return nil, fmt.Errorf("daemon: register metrics: %w", err)
 	}
-	if d.state, err = openDurable(d.log, opts.StateDir, cfg); err != nil {
+	if cfg.HA != nil {
+		// HA: the shared journal in etcd replaces the state file.
+		d.ha, d.state, err = openHA(d, cfg.HA)
+	} else {
+		d.state, err = openDurable(d.log, opts.StateDir, cfg)
+	}
+	if err != nil {
 		return nil, err
 	}
 	ctrlOpts := controller.Options{
@@ -77,8 +87,10 @@ func New(opts Options) (*Daemon, error) {
 		EngineSet: d.engines,
 		Metrics:   opts.Metrics,
 		Watchdog:  d.obs.watchdog,
+		DryRun:    opts.DryRun,
 	}
 	d.state.controllerOptions(&ctrlOpts)
+	d.ha.controllerOptions(&ctrlOpts)
 	results := monitorResults(cfg, &ctrlOpts)
 	d.ctrl = controller.New(ctrlOpts)
 	d.handler = d.ctrl
@@ -96,9 +108,11 @@ func New(opts Options) (*Daemon, error) {
 	// informer is built.
 	if err := d.state.recover(d.ctrl); err != nil {
 		d.state.close()
+		d.ha.stop()
 		return nil, err
 	}
 	d.reload.static = slices.Clone(cfg.Engines)
+	d.disc.origin = d.engineOrigins(cfg.Engines)
 	if cfg.File != "" {
 		if data, err := os.ReadFile(cfg.File); err == nil {
 			sum := sha256.Sum256(data)
@@ -112,6 +126,7 @@ func New(opts Options) (*Daemon, error) {
 		}
 		if err != nil {
 			d.state.close()
+			d.ha.stop()
 			return nil, err
 		}
 	}
@@ -135,8 +150,11 @@ func (d *Daemon) newEngine(e config.Engine, cp *informer.Checkpoint) (*engine, e
 		MaxBackoff:       d.opts.MaxBackoff,
 		Actions:          actions,
 		Objects:          objects,
-		Checkpoints:      d.state.enabled(),
-		Resume:           cp,
+		// Always kept, state file or not: a reload that restarts the
+		// engine (its event filter changed) resumes the new informer from
+		// the old one's replay point (ReplaceEngine).
+		Checkpoints: true,
+		Resume:      cp,
 	})
 	return &engine{inf: inf, url: e.URL, spec: e, cli: cli}, nil
 }
@@ -156,8 +174,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 
 	go d.obs.watchdog.Run(ctx)
+	d.ha.start(ctx, d.engines.names())
 	d.state.start(ctx, d.engines.sources, d.opts.CheckpointInterval)
 	d.engines.start(ctx)
+	d.runDiscovery(ctx)
+	defer d.stopDiscovery()
 	monitorsDone := d.runMonitors(ctx)
 	// The controller stops taking events only once the engines (and the
 	// monitors) stopped handing them on: an event an informer handed on is
@@ -167,6 +188,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	defer stopCtrl()
 	go func() {
 		<-ctx.Done()
+		d.stopDiscovery()
 		d.engines.stop()
 		<-monitorsDone
 		stopCtrl()
@@ -175,6 +197,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	err = d.ctrl.Run(ctrlCtx, d.opts.ShutdownTimeout)
 	d.engines.stop()
 	d.state.save(d.engines.sources())
+	d.ha.stop()
 	log.Info("Stopped")
 	return err
 }
@@ -185,14 +208,16 @@ func (d *Daemon) Close() {
 	d.closeOnce.Do(func() {
 		d.engines.stop()
 		d.state.close()
+		d.ha.stop()
 	})
 }
 
 // AddEngine adds the engine e while the daemon runs (or before): its
-// informer starts at once (with Run), from its first list as the baseline,
-// and the controller learns its URL.
+// informer starts at once (with Run), from its first list as the baseline
+// (or, with a state directory, from the checkpoint an earlier run left for a
+// discovered engine at the same URL), and the controller learns its URL.
 func (d *Daemon) AddEngine(e config.Engine) error {
-	eng, err := d.newEngine(e, nil)
+	eng, err := d.newEngine(e, d.state.takeDiscovered(e))
 	if err != nil {
 		return err
 	}
@@ -220,11 +245,10 @@ func (d *Daemon) RemoveEngine(name string) error {
 
 // ReplaceEngine replaces the engine of e's name with e (a new URL, TLS
 // files...): the old informer stops and is waited for, then the new one
-// starts. At the same URL, with a state directory (informers then keep
-// checkpoints), it resumes where the old one stopped: its cache and replay
-// point, so that nothing is missed or handed on twice. Without one, or at
-// another URL (another engine), its first list is the baseline, as at
-// start-up.
+// starts. At the same URL it resumes where the old one stopped (informers
+// always keep checkpoints, state directory or not): its cache and replay
+// point, so that nothing is missed or handed on twice. At another URL
+// (another engine), its first list is the baseline, as at start-up.
 func (d *Daemon) ReplaceEngine(e config.Engine) error {
 	d.ctrl.AddEngine(e)
 	resumed := false

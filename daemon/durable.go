@@ -3,7 +3,9 @@ package daemon
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -22,10 +24,14 @@ import (
 // *durable (no state directory: nothing survives a restart).
 type durable struct {
 	log   logr.Logger
-	store *checkpoint.Store
+	store durableStore
 	// resume are the checkpoints to resume the engines of the config from,
 	// by engine name; each is taken once.
 	resume map[string]*informer.Checkpoint
+	// discovered are the checkpoints of engines not in cluster: that a
+	// discovery source may add again (takeDiscovered); mu guards it.
+	mu         sync.Mutex
+	discovered map[string]*informer.Checkpoint
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -42,11 +48,17 @@ func openDurable(log logr.Logger, dir string, cfg *config.Config) (*durable, err
 	if err != nil {
 		return nil, err
 	}
+	return newDurable(log, store, cfg)
+}
+
+// newDurable reads store (a state file, or the shared journal of HA) for
+// cfg, and closes it on failure.
+func newDurable(log logr.Logger, store durableStore, cfg *config.Config) (*durable, error) {
 	s := &durable{log: log, store: store}
 	st := store.State()
 	log.Info("Opened the state file", "file", store.Path(), "engines", len(st.Engines), "pending", len(st.Deliveries),
-		"completed", len(st.Completed))
-	err = s.decode()
+		"completed", len(st.Completed), "deadLetters", len(st.DeadLetters))
+	err := s.decode()
 	if err == nil {
 		err = s.pickCheckpoints(cfg)
 	}
@@ -84,6 +96,7 @@ func (s *durable) decode() error {
 func (s *durable) pickCheckpoints(cfg *config.Config) error {
 	all := s.resume
 	s.resume = map[string]*informer.Checkpoint{}
+	s.discovered = map[string]*informer.Checkpoint{}
 	names := make([]string, 0, len(cfg.Engines))
 	for _, e := range cfg.Engines {
 		names = append(names, e.Name)
@@ -97,6 +110,18 @@ func (s *durable) pickCheckpoints(cfg *config.Config) error {
 			s.resume[e.Name] = cp
 			s.log.Info("Resuming engine from its checkpoint", "engine", e.Name, "containers", len(cp.Containers),
 				"lastSeen", time.Unix(0, cp.LastSeen).UTC().Format(time.RFC3339Nano))
+		}
+	}
+	if len(cfg.Discovery) > 0 {
+		// The other checkpoints may be those of engines a discovery source
+		// gives again: kept, and offered when the engine is added at the
+		// same URL (takeDiscovered). Those of engines a source removes while
+		// the daemon runs are forgotten then.
+		for name, cp := range all {
+			if _, static := s.resume[name]; !static && !slices.Contains(names, name) {
+				s.discovered[name] = cp
+				names = append(names, name)
+			}
 		}
 	}
 	gone, err := s.store.ForgetEngines(names)
@@ -124,6 +149,29 @@ func (s *durable) takeResume(name string) *informer.Checkpoint {
 	return cp
 }
 
+// takeDiscovered returns, once, the checkpoint an earlier run left for the
+// engine e that a discovery source adds now; nil when none, or when it was
+// taken at another URL (another engine: its first list is the baseline).
+func (s *durable) takeDiscovered(e config.Engine) *informer.Checkpoint {
+	if s == nil {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cp := s.discovered[e.Name]
+	delete(s.discovered, e.Name)
+	if cp == nil {
+		return nil
+	}
+	if cp.URL != e.URL {
+		s.log.Info("Not resuming discovered engine: its URL changed, its first list is the baseline", "engine", e.Name, "url", e.URL, "checkpointURL", cp.URL)
+		return nil
+	}
+	s.log.Info("Resuming discovered engine from its checkpoint", "engine", e.Name, "containers", len(cp.Containers),
+		"lastSeen", time.Unix(0, cp.LastSeen).UTC().Format(time.RFC3339Nano))
+	return cp
+}
+
 // controllerOptions sets the journal of the controller, and gives it the
 // completed deliveries of the earlier run (bounded with the controller's
 // defaults).
@@ -133,6 +181,9 @@ func (s *durable) controllerOptions(opts *controller.Options) {
 	}
 	opts.Journal, opts.StateRuleRecords = s.store, s.store.State().StateRules
 	opts.CompletedRecords = s.store.State().Completed
+	for _, r := range s.store.State().DeadLetters {
+		opts.DeadLetterRecords = append(opts.DeadLetterRecords, controller.JournaledDelivery{Seq: r.Seq, Data: r.Data})
+	}
 }
 
 // recover queues the deliveries an earlier run left pending. A record that
@@ -195,7 +246,10 @@ func (s *durable) save(sources []checkpoint.Source) {
 	s.cancel()
 	s.wg.Wait()
 	s.cancel = nil
-	if err := s.store.Flush(sources); err != nil {
+	if err := s.store.Flush(sources); errors.Is(err, checkpoint.ErrNotLeader) {
+		s.log.Info("Not writing the shared journal at shutdown: this replica does not lead")
+		return
+	} else if err != nil {
 		s.log.Error(err, "Writing the state file at shutdown failed")
 		return
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/samalba/docker-eventsd/controller"
 	"github.com/samalba/docker-eventsd/informer"
 )
 
@@ -138,6 +139,16 @@ func TestStatusShowsEnginesRulesAndReadinessOfAnEngineDown(t *testing.T) {
 	f := newFixture(t, "", "a", "b")
 	f.run("a", "c1")
 	f.waitEvent("a c1 " + url("a"))
+	// The handler's output is written before the run is counted: wait
+	// for the count.
+	for deadline := time.Now().Add(waitTimeout); ; time.Sleep(5 * time.Millisecond) {
+		if rs := f.d.Status(time.Hour).Rules; len(rs) > 0 && slices.ContainsFunc(rs, func(r controller.RuleStatus) bool { return r.Name == "started" && r.Runs == 1 }) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("rule started not counted as run after %v", waitTimeout)
+		}
+	}
 	f.fake("b").SetDown(true)
 	deadline := time.Now().Add(waitTimeout)
 	for engineState(f.d.Informer("b")) != EngineDown {

@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/samalba/docker-eventsd/config"
+	"github.com/samalba/docker-eventsd/discovery"
 	"github.com/samalba/docker-eventsd/informer"
 	"github.com/samalba/docker-eventsd/reconcile"
 )
@@ -70,6 +71,12 @@ type Options struct {
 	// event before the daemon is unhealthy (Stuck; health.DefaultLimit when
 	// zero). Workers get their rule's timeout and grace on top.
 	StuckAfter time.Duration
+	// Discovery tunes the sources of the config's discovery: (backoff, the
+	// Redis resync); the zero value is their defaults.
+	Discovery discovery.Options
+	// DryRun runs no handler: each run is logged as "Would run" with its full
+	// environment and counts as a success (run --dry-run).
+	DryRun bool
 }
 
 // withDefaults returns o with its zero values filled in.

@@ -18,6 +18,10 @@ import (
 // reloadState is what hot reload keeps: the engine sets whose union runs,
 // and the outcome of the last reload.
 type reloadState struct {
+	// fileMu serializes the reloads of the file, from its read to its
+	// apply: of two reloads at once (SIGHUP and the watcher), the one that
+	// read the file last applies last.
+	fileMu sync.Mutex
 	// mu serializes reloads and changes of the engine sets.
 	mu sync.Mutex
 	// static are the engines of the config's cluster:, the first set.
@@ -68,12 +72,19 @@ func (d *Daemon) ReloadIfChanged() (r Reloaded, changed bool, err error) {
 
 var errUnchanged = errors.New("config file unchanged")
 
+// ErrNoConfigFile is what Reload returns when the daemon was started without
+// a config file (the default config from DOCKER_HOST): nothing is reloaded,
+// and the last reload's outcome is unchanged.
+var ErrNoConfigFile = errors.New("no config file: the daemon runs the default config")
+
 func (d *Daemon) reloadFile(onlyIfChanged bool) (Reloaded, error) {
+	d.reload.fileMu.Lock()
+	defer d.reload.fileMu.Unlock()
 	file := d.opts.Config.File
 	if file == "" {
-		err := errors.New("no config file: the daemon runs the default config")
-		d.reloadFailed(err)
-		return Reloaded{}, err
+		// Not a failure: there is nothing to reload.
+		d.log.Info("Reload requested, but the daemon runs the default config: no file to reload")
+		return Reloaded{}, ErrNoConfigFile
 	}
 	data, err := os.ReadFile(file)
 	if err != nil {
@@ -143,6 +154,7 @@ func (d *Daemon) ApplyConfig(cfg *config.Config) (Reloaded, error) {
 	d.actions, d.objects = next, nextObjects
 	d.reload.actionsMu.Unlock()
 	d.reload.static = slices.Clone(cfg.Engines)
+	d.setDiscovery(cfg.Discovery)
 	var err error
 	r.Engines, err = d.applyEngines(r.Restarted)
 	d.reload.at, d.reload.err = time.Now(), err
@@ -223,6 +235,7 @@ func (d *Daemon) wantedEngines() []config.Engine {
 func (d *Daemon) applyEngines(restartAll bool) (EngineChanges, error) {
 	want := d.wantedEngines()
 	ch, err := d.SyncEngines(want)
+	d.emitEngineChanges(want, ch)
 	if !restartAll {
 		return ch, err
 	}

@@ -39,10 +39,11 @@ type Status struct {
 	// deliveries not done (waiting, retrying or running).
 	QueueDepth int `json:"queueDepth"`
 	Pending    int `json:"pending"`
-	// DeadLetters counts the deliveries given up and kept (0 until dead
-	// letters exist).
+	// DeadLetters counts the deliveries given up and kept.
 	DeadLetters int          `json:"deadLetters"`
 	Reload      ReloadStatus `json:"reload"`
+	// HA is which replica leads and since when (ha:); nil without ha:.
+	HA *HAStatus `json:"ha,omitempty"`
 }
 
 // EngineStatus is one engine in Status.
@@ -72,7 +73,10 @@ func (d *Daemon) Status(grace time.Duration) Status {
 		Rules:      d.ctrl.RuleStatuses(),
 		QueueDepth: d.ctrl.QueueDepth(),
 		Pending:    d.ctrl.Pending(),
-		Reload:     *d.obs.reload.Load(),
+		// Dead letters: the deliveries given up and kept (dead list).
+		DeadLetters: d.ctrl.DeadLetterCount(),
+		Reload:      *d.obs.reload.Load(),
+		HA:          d.ha.status(),
 	}
 	for _, e := range d.engines.list.Load().engines {
 		inf := e.inf

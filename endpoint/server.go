@@ -111,6 +111,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.HandleFunc("GET /status", s.status)
+	s.deadRoutes(mux)
 	if s.opts.Pprof {
 		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
 		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
@@ -137,7 +138,12 @@ func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 		plain(w, http.StatusServiceUnavailable, "waiting for engine: "+strings.Join(waiting, "\nwaiting for engine: ")+"\n")
 		return
 	}
-	plain(w, http.StatusOK, "ok\n")
+	body := "ok\n"
+	// With ha:, which replica leads and since when (daemon.HAReady).
+	if h, ok := s.opts.Daemon.(interface{ HAReady() string }); ok {
+		body += h.HAReady()
+	}
+	plain(w, http.StatusOK, body)
 }
 
 // status serves the daemon's Status as JSON.

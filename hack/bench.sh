@@ -7,7 +7,9 @@
 # real engine of its own for P1 and P5 (name y, port 23775, under
 # EVENTSD_ENGINES_DIR=/tmp/eventsd-bench, so the test engines a, b... are not
 # disturbed) and always removes it; runs the bench with the real binary and
-# the fake engines in a process of their own. The tables go to stdout and to
+# the fake engines in a process of their own (P6, hot reload, runs the daemon
+# in the bench's process: it calls Daemon.Reload, what SIGHUP calls). The
+# tables go to stdout and to
 # $EVENTSD_BENCH_OUT (default /tmp/eventsd-bench-results.md).
 #
 #   hack/bench.sh                      every benchmark (about 5 minutes)

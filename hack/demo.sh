@@ -45,7 +45,7 @@ cluster:
 events:
   - name: announce
     type: start, die
-    command: 'echo "\$EVENT_TYPE of \$FROM_CONTAINER on \$FROM_ENGINE (exit code: \${CONTAINER_EXIT_CODE:-none})"'
+    command: 'echo "\$EVENT_ACTION of \$FROM_CONTAINER on \$FROM_ENGINE (exit code: \${CONTAINER_EXIT_CODE:-none})"'
   - name: crashed
     type: die
     labels: {demo: ""}

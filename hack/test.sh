@@ -33,7 +33,9 @@ section() { printf '\n=== %s\n' "$*"; }
 # docker.io and busybox-static for the engines, podman (with runc) for the
 # Podman engine, nginx-light for the examples/loadbalancer test, ssh and sshd
 # for ssh:// engines, gcc for go test -race (cgo), prometheus (prometheus and
-# promtool) for the examples/monitoring tests.
+# promtool) for the examples/monitoring tests, etcd-server, etcd-client,
+# redis-server and dnsmasq for the discovery sources' tests, mariadb-server
+# (mariadbd, the mariadb client) for the examples/mysql-failover test.
 section "packages"
 packages=(
 	dockerd:docker.io
@@ -45,6 +47,12 @@ packages=(
 	/usr/sbin/sshd:openssh-server
 	gcc:gcc
 	promtool:prometheus
+	etcd:etcd-server
+	etcdctl:etcd-client
+	redis-server:redis-server
+	/usr/sbin/dnsmasq:dnsmasq
+	/usr/sbin/mariadbd:mariadb-server
+	mariadb:mariadb-client
 )
 need=()
 for p in "${packages[@]}"; do
@@ -78,6 +86,8 @@ go vet ./...
 
 started=
 podman_started=
+discovery_started=
+etcd_cluster_started=
 # shellcheck disable=SC2317 # invoked by the trap
 cleanup() {
 	local status=$?
@@ -88,6 +98,20 @@ cleanup() {
 		"$ROOT/hack/podman.sh" down || status=1
 	fi
 	# --- end podman
+	# --- etcd, redis, dnsmasq: the discovery sources' real services
+	if [[ -n $discovery_started ]]; then
+		section "etcd, redis, dnsmasq down"
+		"$ROOT/hack/etcd.sh" down || status=1
+		"$ROOT/hack/redis.sh" down || status=1
+		"$ROOT/hack/dnsmasq.sh" down || status=1
+	fi
+	# --- end etcd, redis, dnsmasq
+	# --- etcd-cluster: always stopped
+	if [[ -n $etcd_cluster_started ]]; then
+		section "etcd cluster down"
+		"$ROOT/hack/etcd-cluster.sh" down || status=1
+	fi
+	# --- end etcd-cluster
 	if [[ -n $started ]]; then
 		if [[ ${EVENTSD_KEEP_ENGINES:-} == 1 ]]; then
 			section "engines kept (EVENTSD_KEEP_ENGINES=1): $EVENTSD_TEST_ENGINES"
@@ -127,6 +151,38 @@ if [[ -z ${EVENTSD_TEST_PODMAN:-} ]]; then
 	set +a
 fi
 # --- end podman
+
+# --- etcd, redis, dnsmasq: the services behind the discovery sources' tests
+# (hack/etcd.sh, hack/redis.sh, hack/dnsmasq.sh), unless EVENTSD_TEST_ETCD
+# names them already; removed by cleanup.
+if [[ -z ${EVENTSD_TEST_ETCD:-} ]]; then
+	section "etcd, redis, dnsmasq up"
+	discovery_started=1 # before up: a half-started set is removed too
+	"$ROOT/hack/etcd.sh" up
+	"$ROOT/hack/redis.sh" up
+	"$ROOT/hack/dnsmasq.sh" up
+	set -a
+	# shellcheck source=/dev/null
+	. "${EVENTSD_ETCD_DIR:-/tmp/eventsd-etcd}/env"
+	# shellcheck source=/dev/null
+	. "${EVENTSD_REDIS_DIR:-/tmp/eventsd-redis}/env"
+	# shellcheck source=/dev/null
+	. "${EVENTSD_DNS_DIR:-/tmp/eventsd-dns}/env"
+	set +a
+fi
+# --- end etcd, redis, dnsmasq
+# --- etcd-cluster: the three-member etcd of the HA tests (hack/etcd-cluster.sh),
+# unless EVENTSD_TEST_ETCD_CLUSTER names one already; stopped by cleanup.
+if [[ -z ${EVENTSD_TEST_ETCD_CLUSTER:-} ]]; then
+	section "etcd cluster up"
+	etcd_cluster_started=1 # before up: a half-started cluster is stopped too
+	"$ROOT/hack/etcd-cluster.sh" up
+	set -a
+	# shellcheck source=/dev/null
+	. "${EVENTSD_ETCD_CLUSTER_DIR:-/tmp/eventsd-etcd-cluster}/env"
+	set +a
+fi
+# --- end etcd-cluster
 
 pkgs=(./...)
 for a in "$@"; do

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
@@ -32,9 +33,20 @@ const userAgent = "docker-eventsd"
 
 // EngineClient is the Client of one engine: the Docker client, with the
 // event stream on a connection of its own (see eventstream.Dialer) and
-// container lists that share their repeated strings.
+// container lists that share their repeated strings. Each session
+// negotiates its API version again (see Ping): an engine upgraded or
+// downgraded in place is spoken to in its new version.
 type EngineClient struct {
-	*client.Client
+	// cur is the Docker client in use; Ping replaces it when the engine's
+	// API version changed.
+	cur atomic.Pointer[client.Client]
+	// build makes a new Docker client for the engine, not negotiated yet.
+	build func() (*client.Client, error)
+	// pinned: the config fixes the API version (api_version,
+	// DOCKER_API_VERSION); nothing is negotiated.
+	pinned bool
+	// neg guards the negotiation (see negotiation).
+	neg negotiation
 	// stream opens the event streams; nil when the Docker client's Events
 	// must (see eventstream.NewDialer).
 	stream *eventstream.Dialer
@@ -59,8 +71,9 @@ const (
 
 // NewClient returns a client for one engine of the config. The client has no
 // overall request timeout (it would cut the event stream); callers bound each
-// call with a context instead. The API version is negotiated on the first
-// request, unless the engine fixes it (APIVersion).
+// call with a context instead. The API version is negotiated at each
+// session's ping (see EngineClient.Ping), unless the engine fixes it
+// (APIVersion).
 //
 // An https:// engine, and a tcp:// one with tls:, speak TLS; an ssh:// one
 // runs the local ssh client for each connection (see sshDialer); http://,
@@ -73,25 +86,32 @@ func NewClient(e config.Engine) (*EngineClient, error) {
 	if err := config.CheckEngineURL(e.URL); err != nil {
 		return nil, fmt.Errorf("engine %s: %w", e.Name, err)
 	}
+	ec := &EngineClient{pinned: e.APIVersion != ""}
 	var (
 		c   *client.Client
-		s   *eventstream.Dialer
 		err error
 	)
 	if strings.HasPrefix(e.URL, "ssh://") {
-		c, err = newSSHClient(e)
+		ec.build = func() (*client.Client, error) { return newSSHClient(e) }
+		c, err = ec.build()
 	} else {
-		c, s, err = newHTTPClient(e)
+		c, ec.stream, err = newHTTPClient(e, ec.ClientVersion)
+		ec.build = func() (*client.Client, error) {
+			c, _, err := newHTTPClient(e, ec.ClientVersion)
+			return c, err
+		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("engine %s: %w", e.Name, err)
 	}
-	return &EngineClient{Client: c, stream: s}, nil
+	ec.cur.Store(c)
+	return ec, nil
 }
 
 // newHTTPClient returns the client of a unix://, tcp://, http:// or https://
-// engine, and its event stream.
-func newHTTPClient(e config.Engine) (*client.Client, *eventstream.Dialer, error) {
+// engine, and its event stream, which asks for the API version that version
+// returns.
+func newHTTPClient(e config.Engine, version func() string) (*client.Client, *eventstream.Dialer, error) {
 	host := e.URL
 	scheme, _, _ := strings.Cut(host, "://")
 	// The Docker client knows tcp:// and unix://; accept http(s):// as tcp://.
@@ -135,7 +155,7 @@ func newHTTPClient(e config.Engine) (*client.Client, *eventstream.Dialer, error)
 		return nil, nil, err
 	}
 	stream := eventstream.NewDialer(eventstream.DialerOptions{
-		Host: host, TLS: tlsConfig, Proxy: http.ProxyFromEnvironment, UserAgent: userAgent, Version: c.ClientVersion,
+		Host: host, TLS: tlsConfig, Proxy: http.ProxyFromEnvironment, UserAgent: userAgent, Version: version,
 	})
 	return c, stream, nil
 }
@@ -153,7 +173,7 @@ func apiVersion(e config.Engine) []client.Opt {
 // that is not a plain timestamp), through the Docker client's Events.
 func (c *EngineClient) EventStream(ctx context.Context, opts client.EventsListOptions) (eventstream.Stream, error) {
 	if c.stream == nil || !eventstream.PlainTimestamp(opts.Since) || !eventstream.PlainTimestamp(opts.Until) {
-		return eventstream.FromChannels(ctx, c.Client.Events(ctx, opts)), nil
+		return eventstream.FromChannels(ctx, c.docker().Events(ctx, opts)), nil
 	}
 	return c.stream.Open(ctx, opts)
 }
@@ -163,7 +183,7 @@ func (c *EngineClient) EventStream(ctx context.Context, opts client.EventsListOp
 // images, states) share their memory: the cache keeps them for as long as the
 // containers live.
 func (c *EngineClient) ContainerList(ctx context.Context, opts client.ContainerListOptions) (client.ContainerListResult, error) {
-	res, err := c.Client.ContainerList(ctx, opts)
+	res, err := c.docker().ContainerList(ctx, opts)
 	if err == nil {
 		shareStrings(res.Items)
 	}

@@ -224,7 +224,7 @@ func TestMissingTLSFileFailsEachConnectionNamingItUntilItAppears(t *testing.T) {
 		t.Fatalf("ping once the files are there: %v", err)
 	}
 	// The event stream's own connections use the same files.
-	res := cli.Events(context.Background(), client.EventsListOptions{})
+	res := cli.docker().Events(context.Background(), client.EventsListOptions{})
 	if err := <-res.Err; err != nil && strings.Contains(err.Error(), "tls") {
 		t.Fatalf("events: %v", err)
 	}

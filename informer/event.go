@@ -17,6 +17,10 @@ const (
 
 	ActionEngineDown = "engine_down"
 	ActionEngineUp   = "engine_up"
+	// ActionEngineAdded and ActionEngineRemoved are made by the daemon, not
+	// the informer, when an engine joins or leaves the running set.
+	ActionEngineAdded   = "engine_added"
+	ActionEngineRemoved = "engine_removed"
 )
 
 // Event is one thing that happened on an engine, as handed to the controller.

@@ -216,7 +216,7 @@ func (inf *Informer) Run(ctx context.Context) {
 		if time.Since(start) > healthyReset {
 			bo.Reset()
 		}
-		outage := errors.Is(err, errHeartbeat) || !inf.alive(ctx)
+		outage := errors.Is(err, errHeartbeat) || errors.Is(err, errVersionRefused) || !inf.alive(ctx)
 		if outage {
 			log.Error(err, "Engine unreachable")
 			inf.markDown(ctx)

@@ -2,7 +2,9 @@ package informer
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -32,12 +34,16 @@ func (inf *Informer) session(ctx context.Context) error {
 	inf.sessions.Add(1)
 
 	pctx, pcancel := context.WithTimeout(sctx, inf.opts.HeartbeatTimeout)
-	pong, err := inf.opts.Client.Ping(pctx, client.PingOptions{NegotiateAPIVersion: true})
+	// Each session negotiates the API version again: the engine may have
+	// been upgraded in place (see EngineClient.Ping).
+	pong, err := inf.opts.Client.Ping(pctx, client.PingOptions{NegotiateAPIVersion: true, ForceNegotiate: true})
 	pcancel()
 	if err != nil {
 		return fmt.Errorf("%w: %w", errHeartbeat, err)
 	}
-	inf.apiVersion.Store(&pong.APIVersion)
+	if old := inf.apiVersion.Swap(&pong.APIVersion); old != nil && *old != pong.APIVersion {
+		log.Info("Engine API version changed", "from", *old, "to", pong.APIVersion)
+	}
 	life := newLiveness()
 
 	// The heartbeat runs before subscribing: an engine that accepts and never answers
@@ -95,6 +101,9 @@ func (inf *Informer) session(ctx context.Context) error {
 		if cause := context.Cause(sctx); cause != nil {
 			return cause
 		}
+		if versionRefused(err) {
+			return fmt.Errorf("%w: list containers: %w", errVersionRefused, err)
+		}
 		return fmt.Errorf("list containers: %w", err)
 	}
 	// The engine's time just after the list: the list's containers are known up
@@ -150,6 +159,21 @@ func (inf *Informer) session(ctx context.Context) error {
 			return fmt.Errorf("event stream: %w", err)
 		}
 	}
+}
+
+// errVersionRefused marks a session ended because the engine refused the API
+// version asked for (a version fixed by the config that the engine no longer
+// or not yet speaks): the engine answers its pings but serves nothing, which
+// is an outage like any other (engine_down), retried with backoff.
+var errVersionRefused = errors.New("the engine refuses the API version")
+
+// versionRefused reports whether err is dockerd's refusal of a request's API
+// version: 400 "client version 1.41 is too old. Minimum supported API
+// version is 1.44, ..." or "client version 1.53 is too new. Maximum
+// supported API version is 1.52".
+func versionRefused(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "client version ") && (strings.Contains(msg, " is too old") || strings.Contains(msg, " is too new"))
 }
 
 // setFirstSeen records t as the replay floor (see cursor.firstSeen) when there

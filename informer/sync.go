@@ -307,7 +307,7 @@ func ActionsFor(types []string) []string {
 		switch kind {
 		case "*":
 			return nil
-		case ActionEngineDown, ActionEngineUp, "":
+		case ActionEngineDown, ActionEngineUp, ActionEngineAdded, ActionEngineRemoved, "":
 			continue
 		}
 		if config.IsMonitorType(kind) {

@@ -4,6 +4,9 @@
 //	docker-eventsd events.yml            # the 2014 form, same as: run -c events.yml
 //	docker-eventsd run -c events.yml
 //	docker-eventsd validate events.yml
+//	docker-eventsd status | dead list|retry|drop     (a running daemon, through --addr)
+//	docker-eventsd match -c events.yml EVENT.json    (which rules match, and why not)
+//	docker-eventsd record -c events.yml -o FILE | replay -c events.yml FILE
 //	docker-eventsd version
 package main
 

@@ -35,6 +35,8 @@ type runFlags struct {
 	listen      string
 	pprof       bool
 	watchConfig bool
+	// dryRun runs no handler: each run is logged as "Would run".
+	dryRun bool
 }
 
 func (f *runFlags) register(cmd *cobra.Command) {
@@ -52,6 +54,7 @@ func (f *runFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.stateDir, "state-dir", "", "directory of the durable state (state.db, created when missing): a restart, even after a crash, replays what it missed and runs pending deliveries again; empty: nothing survives a restart")
 	fl.DurationVar(&f.checkpointInterval, "checkpoint-interval", 0, "how often the engines' checkpoints are written to the state file (0: every second); for tests")
 	_ = fl.MarkHidden("checkpoint-interval")
+	fl.BoolVar(&f.dryRun, "dry-run", false, "follow the cluster and match the rules, but run no handler: log \"Would run\" with the command and its full environment instead (a delivery then counts as done)")
 }
 
 func newRootCommand() *cobra.Command {
@@ -78,6 +81,8 @@ timeouts. "docker-eventsd events.yml" is the same as "docker-eventsd run -c even
 	flags.register(root)
 	root.AddCommand(newRunCommand(), newValidateCommand(), newVersionCommand())
 	root.AddCommand(newStatusCommand())
+	root.AddCommand(newDeadCommand())
+	root.AddCommand(newMatchCommand(), newRecordCommand(), newReplayCommand())
 	return root
 }
 

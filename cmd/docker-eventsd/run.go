@@ -26,6 +26,18 @@ func runDaemon(parent context.Context, f *runFlags) error {
 	if f.workers < 1 {
 		return fmt.Errorf("--workers %d: must be at least 1", f.workers)
 	}
+	if f.dryRun && f.stateDir != "" {
+		// A dry run's deliveries count as done: the state file would then
+		// hold as completed, and past the checkpoints, events whose handlers
+		// never ran, and a real run would not run them.
+		return fmt.Errorf("--dry-run with --state-dir: a dry run would record deliveries that never ran as done; leave --state-dir out")
+	}
+	// A SIGHUP before the daemon is built must not kill it (the default
+	// action): it is held here, and reloads once the daemon exists (the file
+	// may have changed since it was read).
+	earlyHUP := make(chan os.Signal, 1)
+	signal.Notify(earlyHUP, syscall.SIGHUP)
+	defer signal.Stop(earlyHUP)
 
 	cfg := config.Default()
 	if f.config != "" {
@@ -60,6 +72,13 @@ func runDaemon(parent context.Context, f *runFlags) error {
 	}
 	ctx, stop := signalContext(parent, log, d)
 	defer stop()
+	signal.Stop(earlyHUP)
+	select {
+	case <-earlyHUP:
+		log.Info("Reload requested", "signal", "SIGHUP", "during", "start-up")
+		_, _ = d.Reload()
+	default:
+	}
 	if f.watchConfig && cfg.File != "" {
 		go func() {
 			if err := d.WatchConfig(ctx); err != nil {
@@ -85,6 +104,7 @@ func runDaemon(parent context.Context, f *runFlags) error {
 // hiddenOptions sets in opts what the hidden flags (for tests) say.
 func (f *runFlags) hiddenOptions(opts daemon.Options) daemon.Options {
 	opts.CheckpointInterval = f.checkpointInterval
+	opts.DryRun = f.dryRun
 	return opts
 }
 

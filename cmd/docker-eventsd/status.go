@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -54,41 +53,7 @@ dead letters.`,
 
 // fetchStatus GETs /status of the endpoint at addr.
 func fetchStatus(ctx context.Context, addr string) ([]byte, error) {
-	a, err := endpoint.ParseAddr(addr)
-	if err != nil {
-		return nil, err
-	}
-	if a.Off() {
-		return nil, fmt.Errorf("--addr %q: the daemon's endpoint address is needed", addr)
-	}
-	tr := &http.Transport{}
-	host := a.Address
-	if a.Network == "unix" {
-		host = "unix"
-		tr.DialContext = func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", a.Address)
-		}
-	}
-	cl := &http.Client{Transport: tr, Timeout: 10 * time.Second}
-	defer tr.CloseIdleConnections()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+host+"/status", nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := cl.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("status from %s (is the daemon running with --listen %s?): %w", addr, addr, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
-		return nil, fmt.Errorf("status from %s: %w", addr, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("status from %s: %s", addr, resp.Status)
-	}
-	return body, nil
+	return callEndpoint(ctx, addr, http.MethodGet, "/status", nil)
 }
 
 // printStatus writes st as kubectl does: one table per kind of thing.
@@ -120,6 +85,17 @@ func printStatus(w io.Writer, st *daemon.Status, now time.Time) error {
 	}
 	fmt.Fprintf(tw, "Queue depth:\t%d\nPending deliveries:\t%d\nDead letters:\t%d\nReady:\t%s\nHealth:\t%s\nConfig:\t%s, loaded %s\nUp since:\t%s\n",
 		st.QueueDepth, st.Pending, st.DeadLetters, ready, health, reload, ago(st.Reload.At, now), ago(st.Started, now))
+	if h := st.HA; h != nil {
+		role := "standby"
+		if h.Leading {
+			role = "leader"
+		}
+		fmt.Fprintf(tw, "HA replica:\t%s (%s)\nHA leader:\t%s, since %s, fence token %d\n",
+			h.Replica, role, dash(h.Leader), ago(h.LeaderSince, now), h.FenceToken)
+		if h.Mode == "shard" {
+			fmt.Fprintf(tw, "HA members:\t%s\nHA engines owned:\t%s\n", dash(strings.Join(h.Members, ", ")), dash(strings.Join(h.Owned, ", ")))
+		}
+	}
 	return tw.Flush()
 }
 

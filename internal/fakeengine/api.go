@@ -40,9 +40,11 @@ func (e *Engine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	ver, err := mode.checkVersion(prefix)
 	if err != nil {
+		e.countRequest("refused v" + prefix)
 		writeError(w, err)
 		return
 	}
+	e.countRequest("v" + ver)
 	if err := r.ParseForm(); err != nil {
 		writeError(w, &apiError{http.StatusBadRequest, err.Error()})
 		return

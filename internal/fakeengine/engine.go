@@ -849,7 +849,9 @@ func (e *Engine) trackConn(c closer, open bool) {
 }
 
 // Requests returns how many requests a route ("ping", "events", "list",
-// "inspect", "version", ...) answered.
+// "inspect", "version", ...) answered; "v1.52": how many were answered at
+// that API version (the path's, or the mode's for none); "refused v1.41":
+// how many were refused for asking for that one.
 func (e *Engine) Requests(route string) int64 {
 	if v, ok := e.reqs.Load(route); ok {
 		return v.(*atomic.Int64).Load()

@@ -281,7 +281,7 @@ func (s *Server) Stats() Stats {
 //	GET  /fake/stats[?engine=N]        counters (Stats) as JSON
 //	GET  /fake/engines                 the engines' URLs
 //	POST /fake/fault?engine=N|all&mode=refuse|stall|drop|crash|none
-//	POST /fake/load?rate=EVENTS_PER_S&mix=start=1,die=1,kill=1,health_status=1,exec=1[&duration=10s]
+//	POST /fake/load?rate=EVENTS_PER_S&mix=start=1,die=1,kill=1,health_status=1,exec=1[&duration=10s][&tick=100ms]
 //	DELETE /fake/load                  stop the generator
 func (s *Server) ControlHandler() http.Handler {
 	mux := http.NewServeMux()
@@ -344,7 +344,14 @@ func (s *Server) ControlHandler() http.Handler {
 				return
 			}
 		}
-		s.StartLoad(LoadOptions{Rate: rate, Mix: mix, Duration: d})
+		var tick time.Duration
+		if v := q.Get("tick"); v != "" {
+			if tick, err = time.ParseDuration(v); err != nil {
+				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
+			}
+		}
+		s.StartLoad(LoadOptions{Rate: rate, Mix: mix, Duration: d, Tick: tick})
 		w.WriteHeader(http.StatusNoContent)
 	})
 	mux.HandleFunc("DELETE /fake/load", func(w http.ResponseWriter, _ *http.Request) {

@@ -94,6 +94,15 @@ func TestEachModeAnswersItsVersionRangeAsDockerdDoes(t *testing.T) {
 					t.Errorf("/v%s/_ping: %s %q, want 400 %q", ver, resp.Status, e.Message, msg)
 				}
 			}
+			// Requests are counted by the version they were answered at.
+			for ver := range tt.refused {
+				if n := s.Engine(0).Requests("refused v" + ver); n != 1 {
+					t.Errorf("refused at v%s: %d, want 1", ver, n)
+				}
+			}
+			if n := s.Engine(0).Requests("v" + tt.accepted[0]); n != 1 {
+				t.Errorf("answered at v%s: %d, want 1", tt.accepted[0], n)
+			}
 			// The Docker client negotiates the mode's version from the ping.
 			c, err := client.New(client.WithHost(s.URL(0)))
 			if err != nil {

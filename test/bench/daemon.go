@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -66,6 +67,10 @@ func startDaemon(dir, bin string, o daemonOptions) (*daemon, error) {
 		args = append(args, "--workers", strconv.Itoa(o.Workers))
 	}
 	args = append(args, o.Flags...)
+	if bin != "" && supportsListen(bin) {
+		// An endpoint port of its own: never the default another daemon holds.
+		args = append(args, "--listen", "127.0.0.1:0")
+	}
 	if bin != "" {
 		f, err := os.Create(d.Log)
 		if err != nil {
@@ -145,4 +150,11 @@ func (d *daemon) waitLog(s string, n int, timeout time.Duration) (time.Time, err
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
+}
+
+// supportsListen reports whether the daemon binary has --listen (the binary
+// of an older commit, run for a before/after comparison, may not).
+func supportsListen(bin string) bool {
+	out, err := exec.Command(bin, "run", "--help").CombinedOutput()
+	return err == nil && strings.Contains(string(out), "--listen ")
 }

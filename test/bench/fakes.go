@@ -86,13 +86,14 @@ func startFakes(bin string, o fakeengine.Options) (fakes, error) {
 
 type localFakes struct{ s *fakeengine.Server }
 
-func (l localFakes) URLs() []string                           { return l.s.URLs() }
-func (l localFakes) Stats() (fakeengine.Stats, error)         { return l.s.Stats(), nil }
-func (l localFakes) StartLoad(o fakeengine.LoadOptions) error { l.s.StartLoad(o); return nil }
-func (l localFakes) StopLoad() error                          { l.s.StopLoad(); return nil }
-func (l localFakes) Fault(i int, mode string) error           { return l.s.Fault(i, mode) }
-func (l localFakes) Pid() int                                 { return os.Getpid() }
-func (l localFakes) Close() error                             { l.s.Close(); return nil }
+func (l localFakes) URLs() []string                              { return l.s.URLs() }
+func (l localFakes) Stats() (fakeengine.Stats, error)            { return l.s.Stats(), nil }
+func (l localFakes) StartLoad(o fakeengine.LoadOptions) error    { l.s.StartLoad(o); return nil }
+func (l localFakes) StopLoad() error                             { l.s.StopLoad(); return nil }
+func (l localFakes) Fault(i int, mode string) error              { return l.s.Fault(i, mode) }
+func (l localFakes) Pid() int                                    { return os.Getpid() }
+func (l localFakes) Close() error                                { l.s.Close(); return nil }
+func (l localFakes) EngineStats(i int) (fakeengine.Stats, error) { return l.s.EngineStats(i), nil }
 
 type remoteFakes struct {
 	cmd     *exec.Cmd
@@ -130,10 +131,24 @@ func (r *remoteFakes) Stats() (fakeengine.Stats, error) {
 	return st, json.NewDecoder(resp.Body).Decode(&st)
 }
 
+// EngineStats returns engine i's counters.
+func (r *remoteFakes) EngineStats(i int) (fakeengine.Stats, error) {
+	var st fakeengine.Stats
+	resp, err := r.call(http.MethodGet, "/fake/stats", url.Values{"engine": {strconv.Itoa(i)}})
+	if err != nil {
+		return st, err
+	}
+	defer resp.Body.Close()
+	return st, json.NewDecoder(resp.Body).Decode(&st)
+}
+
 func (r *remoteFakes) StartLoad(o fakeengine.LoadOptions) error {
 	q := url.Values{"rate": {strconv.FormatFloat(o.Rate, 'f', -1, 64)}, "mix": {o.Mix.String()}}
 	if o.Duration > 0 {
 		q.Set("duration", o.Duration.String())
+	}
+	if o.Tick > 0 {
+		q.Set("tick", o.Tick.String())
 	}
 	resp, err := r.call(http.MethodPost, "/fake/load", q)
 	if err == nil {

@@ -11,18 +11,18 @@ import (
 
 func TestMain(m *testing.M) {
 	RunStampIfAsked()     // the Go stamp, when no C compiler is there
-	RunListenersIfAsked() // P6's listeners
+	RunListenersIfAsked() // P7's listeners
 	os.Exit(m.Run())
 }
 
-// TestEveryBenchmarkRunsOnFakesInProcess runs P1..P5 at tiny sizes, the
+// TestEveryBenchmarkRunsOnFakesInProcess runs P1..P7 at tiny sizes, the
 // daemon in process and every engine a fake one: it keeps the harness
 // working and says nothing about speed.
 func TestEveryBenchmarkRunsOnFakesInProcess(t *testing.T) {
 	env := Defaults()
 	env.Quick()
 	env.Work = t.TempDir()
-	which := []string{"p1", "p2", "p3", "p4", "p5"}
+	which := []string{"p1", "p2", "p3", "p4", "p5", "p6", "p7"}
 	var out bytes.Buffer
 	env.Out = &out
 	logOut = testWriter{t}
@@ -39,12 +39,12 @@ func TestEveryBenchmarkRunsOnFakesInProcess(t *testing.T) {
 			t.Errorf("%s %s: nothing measured", r.ID, r.Metric)
 		}
 	}
-	for _, id := range []string{"P1", "P2", "P3", "P4", "P5"} {
+	for _, id := range []string{"P1", "P2", "P3", "P4", "P5", "P6", "P7"} {
 		if !seen[id] {
 			t.Errorf("no summary row for %s", id)
 		}
 	}
-	for _, title := range []string{"P1 dispatch latency", "P2 ingest", "P3 handler throughput", "P4 scale", "P5 recovery", "Summary"} {
+	for _, title := range []string{"P1 dispatch latency", "P2 ingest", "P3 handler throughput", "P4 scale", "P5 recovery", "P6 hot reload", "Summary"} {
 		if !strings.Contains(out.String(), "#### "+title) {
 			t.Errorf("no table %q", title)
 		}

@@ -46,7 +46,7 @@ func BenchmarkSpawnRaw(b *testing.B) {
 var stdinDoc = []byte(`{"rule":"all","event":{"id":"9ac98ef7afba03c07e162190","type":"container","action":"kill"},"container":{"id":"c8","name":"c8"}}`)
 
 func BenchmarkSpawnRawWithEnv(b *testing.B) {
-	env := append(os.Environ(), "EVENT_TYPE=kill", "EVENT_ID=x", "FROM_ENGINE=e1", "FROM_CONTAINER=c8")
+	env := append(os.Environ(), "EVENT_TYPE=container", "EVENT_ACTION=kill", "EVENT_ID=x", "FROM_ENGINE=e1", "FROM_CONTAINER=c8")
 	spawnLoop(b, func() error {
 		c := exec.Command("/bin/sh", "-c", "true")
 		c.Env = env
@@ -108,7 +108,7 @@ func BenchmarkSpawnPipesStdin(b *testing.B) {
 
 func BenchmarkSpawnRunner(b *testing.B) {
 	r := reconcile.NewRunner(reconcile.Options{})
-	env := append(os.Environ(), "EVENT_TYPE=kill", "EVENT_ID=x", "FROM_ENGINE=e1", "FROM_CONTAINER=c8")
+	env := append(os.Environ(), "EVENT_TYPE=container", "EVENT_ACTION=kill", "EVENT_ID=x", "FROM_ENGINE=e1", "FROM_CONTAINER=c8")
 	ctx := context.Background()
 	spawnLoop(b, func() error {
 		_, err := r.Run(ctx, reconcile.Command{Script: "true", Env: env, Stdin: stdinDoc, Timeout: time.Minute})

@@ -94,6 +94,11 @@ func launchDaemon(t *testing.T, path, out, dir string, env []string, engines int
 	}()
 	t.Cleanup(func() {
 		d.stop(syscall.SIGKILL)
+		// The binary is built with -race: a race it reports fails the test
+		// that ran it, as one in the test's own process would.
+		if strings.Contains(d.Logs(), "WARNING: DATA RACE") {
+			t.Errorf("the daemon reported a data race")
+		}
 		if t.Failed() {
 			t.Logf("daemon log:\n%s", d.Logs())
 		}
@@ -194,7 +199,7 @@ func (d *daemon) waitRun(rule string, want map[string]string, timeout time.Durat
 		if time.Now().After(deadline) {
 			var seen []string
 			for _, r := range d.runs(rule) {
-				seen = append(seen, r.Env["EVENT_TYPE"]+"/"+r.Env["FROM_CONTAINER"])
+				seen = append(seen, r.Env["EVENT_TYPE"]+"/"+r.Env["EVENT_ACTION"]+"/"+r.Env["FROM_CONTAINER"])
 			}
 			d.t.Fatalf("no run of %s with %v within %v; runs: %v", rule, want, timeout, seen)
 		}

@@ -64,7 +64,7 @@ events:
 	}
 
 	d2 := launchDaemon(t, path, out, "", nil, 1, "--state-dir", state)
-	die := d2.waitRun("failover", map[string]string{"FROM_CONTAINER": master, "EVENT_TYPE": "die"}, 30*time.Second)
+	die := d2.waitRun("failover", map[string]string{"FROM_CONTAINER": master, "EVENT_ACTION": "die"}, 30*time.Second)
 	if die.Env["EVENT_SYNTHETIC"] != "1" || die.Env["CONTAINER_EXIT_CODE"] != "137" {
 		t.Errorf("die after restart: synthetic=%q exit=%q, want 1 and 137", die.Env["EVENT_SYNTHETIC"], die.Env["CONTAINER_EXIT_CODE"])
 	}
@@ -96,7 +96,7 @@ func TestDaemonRefusesACorruptStateFile(t *testing.T) {
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(binary, "run", "-c", cfgPath, "--state-dir", dir)
+	cmd := exec.Command(binary, "run", "-c", cfgPath, "--state-dir", dir, "--listen", "127.0.0.1:0")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	done := make(chan error, 1)

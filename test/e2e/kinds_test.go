@@ -59,16 +59,16 @@ events:
 	t.Run("image tag, untag, delete", func(t *testing.T) {
 		ref := unique("kinds-img") + ":v1"
 		testenv.Docker(t, a, "tag", img, ref)
-		tag := d.waitRun("images", map[string]string{"EVENT_TYPE": "tag", "EVENT_ACTOR_NAME": ref}, 30*time.Second)
-		if tag.Env["EVENT_OBJECT"] != "image" || !strings.HasPrefix(tag.Env["EVENT_ACTOR_ID"], "sha256:") {
-			t.Errorf("tag env: EVENT_OBJECT=%q EVENT_ACTOR_ID=%q", tag.Env["EVENT_OBJECT"], tag.Env["EVENT_ACTOR_ID"])
+		tag := d.waitRun("images", map[string]string{"EVENT_ACTION": "tag", "EVENT_ACTOR_NAME": ref}, 30*time.Second)
+		if tag.Env["EVENT_TYPE"] != "image" || tag.Env["EVENT_OBJECT"] != "image" || !strings.HasPrefix(tag.Env["EVENT_ACTOR_ID"], "sha256:") {
+			t.Errorf("tag env: EVENT_TYPE=%q EVENT_OBJECT=%q EVENT_ACTOR_ID=%q", tag.Env["EVENT_TYPE"], tag.Env["EVENT_OBJECT"], tag.Env["EVENT_ACTOR_ID"])
 		}
 		ev, _ := tag.Stdin["event"].(map[string]any)
 		if ev["type"] != "image" || tag.Stdin["container"] != nil {
 			t.Errorf("stdin = %v, want event.type image and no container", tag.Stdin)
 		}
 		testenv.Docker(t, a, "rmi", ref)
-		d.waitRun("images", map[string]string{"EVENT_TYPE": "untag", "EVENT_ACTOR_ID": tag.Env["EVENT_ACTOR_ID"]}, 30*time.Second)
+		d.waitRun("images", map[string]string{"EVENT_ACTION": "untag", "EVENT_ACTOR_ID": tag.Env["EVENT_ACTOR_ID"]}, 30*time.Second)
 		// An image of its own (a commit), removed with its only reference: delete.
 		box := unique("kinds-box")
 		testenv.RunContainer(t, a, box, img, "sleep", "600")
@@ -76,7 +76,7 @@ events:
 		imgID := strings.TrimSpace(testenv.Docker(t, a, "commit", box, own))
 		testenv.Docker(t, a, "rm", "-f", box)
 		testenv.Docker(t, a, "rmi", own)
-		del := d.waitRun("images", map[string]string{"EVENT_TYPE": "delete", "EVENT_ACTOR_ID": imgID}, 30*time.Second)
+		del := d.waitRun("images", map[string]string{"EVENT_ACTION": "delete", "EVENT_ACTOR_ID": imgID}, 30*time.Second)
 		if del.Env["EVENT_OBJECT"] != "image" {
 			t.Errorf("delete EVENT_OBJECT = %q", del.Env["EVENT_OBJECT"])
 		}
@@ -85,25 +85,25 @@ events:
 	t.Run("network create, connect, disconnect, destroy", func(t *testing.T) {
 		net := unique("kinds-net")
 		testenv.Docker(t, a, "network", "create", "--internal", net)
-		create := d.waitRun("networks", map[string]string{"EVENT_TYPE": "create", "EVENT_ACTOR_NAME": net}, 30*time.Second)
+		create := d.waitRun("networks", map[string]string{"EVENT_ACTION": "create", "EVENT_ACTOR_NAME": net}, 30*time.Second)
 		name := unique("kweb")
 		// The engines run with --bridge=none: a container of RunContainer has
 		// network none, which cannot join another. This one starts on the
 		// internal bridge network: its start connects it.
 		id := strings.TrimSpace(testenv.Docker(t, a, "run", "-d", "--network", net, "--name", name, img, "sleep", "600"))
 		t.Cleanup(func() { testenv.Docker(t, a, "rm", "-f", id) })
-		conn := d.waitRun("networks", map[string]string{"EVENT_TYPE": "connect", "EVENT_ACTOR_NAME": net}, 30*time.Second)
+		conn := d.waitRun("networks", map[string]string{"EVENT_TYPE": "network", "EVENT_ACTION": "connect", "EVENT_ACTOR_NAME": net}, 30*time.Second)
 		if conn.Env["CONTAINER_ID"] != id || conn.Env["FROM_CONTAINER"] != name || conn.Env["EVENT_ACTOR_ID"] != create.Env["EVENT_ACTOR_ID"] {
 			t.Errorf("connect env: CONTAINER_ID=%q FROM_CONTAINER=%q EVENT_ACTOR_ID=%q, want %s %s %s",
 				conn.Env["CONTAINER_ID"], conn.Env["FROM_CONTAINER"], conn.Env["EVENT_ACTOR_ID"], id, name, create.Env["EVENT_ACTOR_ID"])
 		}
-		d.waitRun("web-networks", map[string]string{"EVENT_TYPE": "connect", "CONTAINER_ID": id}, 30*time.Second)
+		d.waitRun("web-networks", map[string]string{"EVENT_ACTION": "connect", "CONTAINER_ID": id}, 30*time.Second)
 		testenv.Docker(t, a, "network", "disconnect", net, name)
-		d.waitRun("networks", map[string]string{"EVENT_TYPE": "disconnect", "CONTAINER_ID": id}, 30*time.Second)
+		d.waitRun("networks", map[string]string{"EVENT_ACTION": "disconnect", "CONTAINER_ID": id}, 30*time.Second)
 		testenv.Docker(t, a, "network", "rm", net)
-		d.waitRun("networks", map[string]string{"EVENT_TYPE": "destroy", "EVENT_ACTOR_NAME": net}, 30*time.Second)
+		d.waitRun("networks", map[string]string{"EVENT_ACTION": "destroy", "EVENT_ACTOR_NAME": net}, 30*time.Second)
 		testenv.Docker(t, a, "rm", "-f", name)
-		d.waitRun("containers", map[string]string{"EVENT_TYPE": "destroy", "FROM_CONTAINER": name}, 30*time.Second)
+		d.waitRun("containers", map[string]string{"EVENT_TYPE": "container", "EVENT_ACTION": "destroy", "FROM_CONTAINER": name}, 30*time.Second)
 		if n := d.countRuns("containers", map[string]string{"EVENT_OBJECT": "network"}); n != 0 {
 			t.Errorf("the container rule ran %d times for network events", n)
 		}
@@ -112,12 +112,12 @@ events:
 	t.Run("volume create, destroy", func(t *testing.T) {
 		vol := unique("kinds-vol")
 		testenv.Docker(t, a, "volume", "create", vol)
-		c := d.waitRun("volumes", map[string]string{"EVENT_TYPE": "create", "EVENT_ACTOR_ID": vol}, 30*time.Second)
+		c := d.waitRun("volumes", map[string]string{"EVENT_TYPE": "volume", "EVENT_ACTION": "create", "EVENT_ACTOR_ID": vol}, 30*time.Second)
 		if c.Env["EVENT_ACTOR_NAME"] != vol || c.Env["EVENT_OBJECT"] != "volume" {
 			t.Errorf("volume env: EVENT_ACTOR_NAME=%q EVENT_OBJECT=%q", c.Env["EVENT_ACTOR_NAME"], c.Env["EVENT_OBJECT"])
 		}
 		testenv.Docker(t, a, "volume", "rm", vol)
-		d.waitRun("volumes", map[string]string{"EVENT_TYPE": "destroy", "EVENT_ACTOR_ID": vol}, 30*time.Second)
+		d.waitRun("volumes", map[string]string{"EVENT_ACTION": "destroy", "EVENT_ACTOR_ID": vol}, 30*time.Second)
 	})
 
 	t.Run("daemon reload on SIGHUP", func(t *testing.T) {
@@ -125,7 +125,7 @@ events:
 		if err := syscall.Kill(pid, syscall.SIGHUP); err != nil {
 			t.Fatalf("SIGHUP to dockerd %d: %v", pid, err)
 		}
-		r := d.waitRun("reloads", map[string]string{"EVENT_TYPE": "reload", "EVENT_OBJECT": "daemon"}, 30*time.Second)
+		r := d.waitRun("reloads", map[string]string{"EVENT_TYPE": "daemon", "EVENT_ACTION": "reload", "EVENT_OBJECT": "daemon"}, 30*time.Second)
 		if r.Env["EVENT_ACTOR_ID"] == "" {
 			t.Errorf("reload has no EVENT_ACTOR_ID")
 		}

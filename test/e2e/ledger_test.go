@@ -40,7 +40,7 @@ events:
 	d := launchDaemon(t, path, t.TempDir(), "", nil, 1, "--state-dir", state)
 	master := prefix + "-master"
 	testenv.RunContainer(t, url, master, img, "sleep", "600")
-	d.waitRun("watch", map[string]string{"FROM_CONTAINER": master, "EVENT_TYPE": "start"}, 30*time.Second)
+	d.waitRun("watch", map[string]string{"FROM_CONTAINER": master, "EVENT_ACTION": "start"}, 30*time.Second)
 	time.Sleep(2500 * time.Millisecond) // the checkpoint (every second) has the master running
 	d.stop(syscall.SIGKILL)
 
@@ -59,7 +59,7 @@ events:
 	var ids []string
 	for _, s := range []string{state, copied} {
 		d := launchDaemon(t, path, t.TempDir(), "", nil, 1, "--state-dir", s)
-		die := d.waitRun("watch", map[string]string{"FROM_CONTAINER": master, "EVENT_TYPE": "die"}, 30*time.Second)
+		die := d.waitRun("watch", map[string]string{"FROM_CONTAINER": master, "EVENT_ACTION": "die"}, 30*time.Second)
 		if die.Env["EVENT_SYNTHETIC"] != "1" || die.Env["CONTAINER_EXIT_CODE"] != "137" {
 			t.Errorf("die: synthetic=%q exit=%q, want 1 and 137", die.Env["EVENT_SYNTHETIC"], die.Env["CONTAINER_EXIT_CODE"])
 		}

@@ -79,14 +79,14 @@ events:
 
 	name := prefix + "-exit7"
 	id := testenv.RunContainer(t, url, name, img, "sh", "-c", "sleep 1; exit 7")
-	start := d.waitRun("lifecycle", map[string]string{"EVENT_TYPE": "start", "FROM_CONTAINER": name}, 30*time.Second)
-	die := d.waitRun("lifecycle", map[string]string{"EVENT_TYPE": "die", "FROM_CONTAINER": name}, 30*time.Second)
+	start := d.waitRun("lifecycle", map[string]string{"EVENT_ACTION": "start", "FROM_CONTAINER": name}, 30*time.Second)
+	die := d.waitRun("lifecycle", map[string]string{"EVENT_ACTION": "die", "FROM_CONTAINER": name}, 30*time.Second)
 	testenv.Docker(t, url, "rm", name)
-	destroy := d.waitRun("lifecycle", map[string]string{"EVENT_TYPE": "destroy", "FROM_CONTAINER": name}, 30*time.Second)
+	destroy := d.waitRun("lifecycle", map[string]string{"EVENT_ACTION": "destroy", "FROM_CONTAINER": name}, 30*time.Second)
 	for _, r := range []run{start, die, destroy} {
-		typ := r.Env["EVENT_TYPE"]
+		typ := r.Env["EVENT_ACTION"]
 		want := map[string]string{
-			"EVENT_ACTION":    typ,
+			"EVENT_TYPE":      "container",
 			"EVENT_SYNTHETIC": "0",
 			"FROM_ENGINE":     "pod",
 			"FROM_ENGINE_URL": url,
@@ -114,21 +114,21 @@ events:
 	// service) and the service is started again.
 	long := prefix + "-long"
 	testenv.RunContainer(t, url, long, img, "sleep", "600")
-	d.waitRun("lifecycle", map[string]string{"EVENT_TYPE": "start", "FROM_CONTAINER": long}, 30*time.Second)
+	d.waitRun("lifecycle", map[string]string{"EVENT_ACTION": "start", "FROM_CONTAINER": long}, 30*time.Second)
 	podmanCtl(t, "kill")
 	t.Cleanup(func() {
 		if out, err := exec.Command(os.Getenv("EVENTSD_TEST_PODMANCTL"), "start").CombinedOutput(); err != nil {
 			t.Errorf("restarting the Podman service after the test: %v\n%s", err, out)
 		}
 	})
-	down := d.waitRun("outage", map[string]string{"EVENT_TYPE": "engine_down", "FROM_ENGINE": "pod"}, 15*time.Second)
+	down := d.waitRun("outage", map[string]string{"EVENT_ACTION": "engine_down", "FROM_ENGINE": "pod"}, 15*time.Second)
 	if down.Env["EVENT_SYNTHETIC"] != "1" {
 		t.Errorf("engine_down: EVENT_SYNTHETIC=%q, want 1", down.Env["EVENT_SYNTHETIC"])
 	}
 	podmanCtl(t, "cli", "kill", long)
 	podmanCtl(t, "start")
-	d.waitRun("outage", map[string]string{"EVENT_TYPE": "engine_up", "FROM_ENGINE": "pod"}, 60*time.Second)
-	killed := d.waitRun("lifecycle", map[string]string{"EVENT_TYPE": "die", "FROM_CONTAINER": long}, 30*time.Second)
+	d.waitRun("outage", map[string]string{"EVENT_ACTION": "engine_up", "FROM_ENGINE": "pod"}, 60*time.Second)
+	killed := d.waitRun("lifecycle", map[string]string{"EVENT_ACTION": "die", "FROM_CONTAINER": long}, 30*time.Second)
 	if killed.Env["CONTAINER_EXIT_CODE"] != "137" {
 		t.Errorf("die while down: CONTAINER_EXIT_CODE=%q, want 137", killed.Env["CONTAINER_EXIT_CODE"])
 	}
@@ -136,7 +136,7 @@ events:
 	if killed.Env["EVENT_SYNTHETIC"] != "0" {
 		t.Errorf("die while down: EVENT_SYNTHETIC=%q, want 0 (replayed)", killed.Env["EVENT_SYNTHETIC"])
 	}
-	if n := d.countRuns("outage", map[string]string{"EVENT_TYPE": "engine_down"}); n != 1 {
+	if n := d.countRuns("outage", map[string]string{"EVENT_ACTION": "engine_down"}); n != 1 {
 		t.Errorf("%d engine_down runs for one outage, want 1", n)
 	}
 }

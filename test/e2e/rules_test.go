@@ -30,7 +30,7 @@ events:
 	name := unique("web")
 	id := testenv.RunContainer(t, engines["a"], name, "--label", "lb=web", img, "sleep", "600")
 
-	start := d.waitRun("lifecycle", map[string]string{"EVENT_TYPE": "start", "FROM_CONTAINER": name}, 30*time.Second)
+	start := d.waitRun("lifecycle", map[string]string{"EVENT_ACTION": "start", "FROM_CONTAINER": name}, 30*time.Second)
 	want := map[string]string{
 		"FROM_ENGINE":     "a",
 		"FROM_ENGINE_URL": engines["a"],
@@ -38,6 +38,8 @@ events:
 		"ENGINE_B":        engines["b"],
 		"CONTAINER_ID":    id,
 		"CONTAINER_IMAGE": img,
+		"EVENT_TYPE":      "container",
+		"EVENT_OBJECT":    "container",
 		"EVENT_ACTION":    "start",
 		"EVENT_ATTEMPT":   "1",
 		"EVENT_SYNTHETIC": "0",
@@ -61,15 +63,15 @@ events:
 	}
 
 	testenv.Docker(t, engines["a"], "kill", name)
-	die := d.waitRun("lifecycle", map[string]string{"EVENT_TYPE": "die", "FROM_CONTAINER": name}, 30*time.Second)
+	die := d.waitRun("lifecycle", map[string]string{"EVENT_ACTION": "die", "FROM_CONTAINER": name}, 30*time.Second)
 	if die.Env["CONTAINER_EXIT_CODE"] != "137" {
 		t.Errorf("CONTAINER_EXIT_CODE = %q, want 137", die.Env["CONTAINER_EXIT_CODE"])
 	}
-	d.waitRun("lifecycle", map[string]string{"EVENT_TYPE": "kill", "FROM_CONTAINER": name}, 10*time.Second)
+	d.waitRun("lifecycle", map[string]string{"EVENT_ACTION": "kill", "FROM_CONTAINER": name}, 10*time.Second)
 	// Several rules for one type all run, each on its own.
-	d.waitRun("die-two", map[string]string{"EVENT_TYPE": "die", "FROM_CONTAINER": name, "EVENT_ID": die.Env["EVENT_ID"]}, 10*time.Second)
+	d.waitRun("die-two", map[string]string{"EVENT_ACTION": "die", "FROM_CONTAINER": name, "EVENT_ID": die.Env["EVENT_ID"]}, 10*time.Second)
 	testenv.Docker(t, engines["a"], "rm", name)
-	d.waitRun("lifecycle", map[string]string{"EVENT_TYPE": "destroy", "FROM_CONTAINER": name}, 30*time.Second)
+	d.waitRun("lifecycle", map[string]string{"EVENT_ACTION": "destroy", "FROM_CONTAINER": name}, 30*time.Second)
 
 	// The engine filter keeps b's events to b's rule.
 	nb := unique("onb")

@@ -235,7 +235,7 @@ events:
 	d := launchDaemon(t, path, out, "", srv.Env(), 1, "--heartbeat", "25s", "--heartbeat-timeout", "20s")
 	first := prefix + "-1"
 	testenv.RunContainer(t, engines["a"], first, testenv.Image(t), "sleep", "600")
-	r := d.waitRun("life", map[string]string{"EVENT_TYPE": "start", "FROM_CONTAINER": first}, 30*time.Second)
+	r := d.waitRun("life", map[string]string{"EVENT_ACTION": "start", "FROM_CONTAINER": first}, 30*time.Second)
 	if r.Env["ENGINE_REMOTE"] != url {
 		t.Errorf("ENGINE_REMOTE = %q, want %q", r.Env["ENGINE_REMOTE"], url)
 	}
@@ -254,14 +254,14 @@ events:
 	d.waitLog(`"msg":"Engine in sync"`, 2, 30*time.Second)
 	second := prefix + "-2"
 	testenv.RunContainer(t, engines["a"], second, testenv.Image(t), "sleep", "600")
-	d.waitRun("life", map[string]string{"EVENT_TYPE": "start", "FROM_CONTAINER": second}, 30*time.Second)
+	d.waitRun("life", map[string]string{"EVENT_ACTION": "start", "FROM_CONTAINER": second}, 30*time.Second)
 	if n := d.countRuns("outage", nil); n != 0 {
 		t.Fatalf("%d outage runs after killing the ssh processes of a healthy engine, want 0", n)
 	}
 
 	// sshd and its sessions die: an outage.
 	srv.stop()
-	d.waitRun("outage", map[string]string{"EVENT_TYPE": "engine_down", "FROM_ENGINE": "remote"}, 30*time.Second)
+	d.waitRun("outage", map[string]string{"EVENT_ACTION": "engine_down", "FROM_ENGINE": "remote"}, 30*time.Second)
 	// ssh's own reason, from its standard error ("Connection to 127.0.0.1
 	// closed by remote host.", then "Connection refused").
 	if !strings.Contains(d.Logs(), "(ssh: exit status 255: ") {
@@ -269,12 +269,12 @@ events:
 	}
 	testenv.Docker(t, engines["a"], "kill", second)
 	srv.start()
-	d.waitRun("outage", map[string]string{"EVENT_TYPE": "engine_up", "FROM_ENGINE": "remote"}, 30*time.Second)
-	d.waitRun("life", map[string]string{"EVENT_TYPE": "die", "FROM_CONTAINER": second}, 30*time.Second)
-	if n := d.countRuns("outage", map[string]string{"EVENT_TYPE": "engine_down"}); n != 1 {
+	d.waitRun("outage", map[string]string{"EVENT_ACTION": "engine_up", "FROM_ENGINE": "remote"}, 30*time.Second)
+	d.waitRun("life", map[string]string{"EVENT_ACTION": "die", "FROM_CONTAINER": second}, 30*time.Second)
+	if n := d.countRuns("outage", map[string]string{"EVENT_ACTION": "engine_down"}); n != 1 {
 		t.Errorf("%d engine_down runs for one outage, want 1", n)
 	}
-	if n := d.countRuns("life", map[string]string{"EVENT_TYPE": "start", "FROM_CONTAINER": first}); n != 1 {
+	if n := d.countRuns("life", map[string]string{"EVENT_ACTION": "start", "FROM_CONTAINER": first}); n != 1 {
 		t.Errorf("the first start ran %d times across two reconnects, want 1", n)
 	}
 }

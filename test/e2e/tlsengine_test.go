@@ -229,7 +229,7 @@ events:
 	d.waitRun("creates", map[string]string{"FROM_CONTAINER": name, "FROM_ENGINE": "secure"}, 30*time.Second)
 	d.waitRun("creates", map[string]string{"FROM_CONTAINER": name, "FROM_ENGINE": "secure-https"}, 30*time.Second)
 
-	d.waitRun("outage", map[string]string{"EVENT_TYPE": "engine_down", "FROM_ENGINE": "late"}, 30*time.Second)
+	d.waitRun("outage", map[string]string{"EVENT_ACTION": "engine_down", "FROM_ENGINE": "late"}, 30*time.Second)
 	logs := d.Logs()
 	if !strings.Contains(logs, `"msg":"Engine unreachable"`) || !strings.Contains(logs, "tls ca "+late+"/ca.pem: no such file or directory") {
 		t.Fatalf("no error naming the missing CA file in the log")
@@ -243,7 +243,7 @@ events:
 			t.Fatal(err)
 		}
 	}
-	d.waitRun("outage", map[string]string{"EVENT_TYPE": "engine_up", "FROM_ENGINE": "late"}, 30*time.Second)
+	d.waitRun("outage", map[string]string{"EVENT_ACTION": "engine_up", "FROM_ENGINE": "late"}, 30*time.Second)
 	name2 := unique("tlslate")
 	if _, stderr, err := e.docker("create", "--network", "none", "--name", name2, "busybox:tls", "/bin/busybox", "true"); err != nil {
 		t.Fatalf("docker create: %v: %s", err, stderr)

@@ -30,7 +30,7 @@ var ledgerRules = []string{"record", "flaky", "slow"}
 // recordCmd appends one ledger line, under an exclusive lock of the file,
 // with the time it was written (DONE).
 func recordCmd(status string) string {
-	return `{ flock -x 9; printf '%s %s %s %s %s %s %s %s %s %s ` + status + `\n' "$EVENTSD_RULE" "$EVENT_ID" "$EVENT_TYPE" "${CONTAINER_ID:--}" "$FROM_ENGINE" "$EVENT_SYNTHETIC" "$EVENT_ATTEMPT" "$SOAK_RUN" "$EVENT_TIME" "$(date -u +%Y-%m-%dT%H:%M:%S.%NZ)" >&9; } 9>>"$SOAK_LEDGER"`
+	return `{ flock -x 9; printf '%s %s %s %s %s %s %s %s %s %s ` + status + `\n' "$EVENTSD_RULE" "$EVENT_ID" "$EVENT_ACTION" "${CONTAINER_ID:--}" "$FROM_ENGINE" "$EVENT_SYNTHETIC" "$EVENT_ATTEMPT" "$SOAK_RUN" "$EVENT_TIME" "$(date -u +%Y-%m-%dT%H:%M:%S.%NZ)" >&9; } 9>>"$SOAK_LEDGER"`
 }
 
 // fakePrefix names the fake engines of -fakes: fake0, fake1, ...
@@ -151,6 +151,10 @@ type chaos struct {
 	faults      []proxyFault
 	quiesceMiss int // quiescent moments that timed out with transitions undelivered
 
+	// cfgMu is held while the reload storm leaves an invalid config in
+	// place (reload.go): a daemon run does not start then.
+	cfgMu sync.Mutex
+
 	fakes     *fakeengine.Server // -fakes, or nil
 	fakeNames []string
 	fakeStats *fakeengine.Stats // when the load stopped
@@ -182,6 +186,19 @@ func (s *chaos) count(what string) {
 	s.mu.Lock()
 	s.counts[what]++
 	s.mu.Unlock()
+}
+
+// rarest returns the action of actions done the fewest times so far.
+func (s *chaos) rarest(actions []string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	best := actions[0]
+	for _, a := range actions[1:] {
+		if s.counts[a] < s.counts[best] {
+			best = a
+		}
+	}
+	return best
 }
 
 func (s *chaos) intn(n int) int {
@@ -232,6 +249,7 @@ type chaosReport struct {
 	EngineDown  int                    `json:"engineDownEvents"`
 	EngineUp    int                    `json:"engineUpEvents"`
 	Fakes       *fakeReport            `json:"fakes,omitempty"`
+	Reloads     *reloadReport          `json:"reloads,omitempty"`
 	DaemonRuns  []*daemonRun           `json:"daemonRuns"`
 	EngineKills []engineKill           `json:"engineKills"`
 	ProxyFaults []proxyFault           `json:"proxyFaults"`
@@ -304,6 +322,7 @@ func runChaos(ctx context.Context, o *Options, logger *log.Logger) (bool, error)
 	if o.StateDir == "auto" && hasFlag(o.DaemonBin, "--state-dir") {
 		s.d.stateDir = filepath.Join(o.Work, "state")
 	}
+	s.d.flags = append(s.d.flags, listenFlags(o.DaemonBin)...)
 	logger.Printf("daemon %s, --state-dir: %v", o.DaemonBin, s.d.stateDir != "")
 
 	if err := s.startDaemon(); err != nil {
@@ -351,6 +370,15 @@ func runChaos(ctx context.Context, o *Options, logger *log.Logger) (bool, error)
 		go func() {
 			defer wg.Done()
 			s.faulter(cctx)
+		}()
+	}
+	if o.ReloadStorm > 0 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.reloadStorm(cctx, o.ReloadStorm); err != nil {
+				fail(err)
+			}
 		}()
 	}
 	if o.DaemonKillEvery > 0 {
@@ -549,6 +577,12 @@ func (s *chaos) randomAction(ctx context.Context, e *chaosEngine) {
 		actions = []string{"start", "kill", "stop", "restart", "rename", "pause", "remove", "remove", "remove"}
 	}
 	action := actions[s.intn(len(actions))]
+	if s.intn(3) == 0 {
+		// One action in three is the rarest so far of those the soak must
+		// show: on a slow machine few actions fit in a short run, and a
+		// random draw alone can leave one out.
+		action = s.rarest(actions)
+	}
 	if action == "run" || action == "create" {
 		s.act(ctx, e, nil, action)
 		return
@@ -813,7 +847,10 @@ func (s *chaos) daemonKiller(ctx context.Context) error {
 			s.gate.Unlock()
 		}
 		time.Sleep(s.between(500*time.Millisecond, 5*time.Second))
-		if err := s.startDaemon(); err != nil {
+		s.cfgMu.Lock()
+		err := s.startDaemon()
+		s.cfgMu.Unlock()
+		if err != nil {
 			return err
 		}
 	}
@@ -890,6 +927,9 @@ func (s *chaos) report() *chaosReport {
 			Emitted: st.Emitted, Queued: st.Queued, Written: st.Written, Dropped: st.Dropped,
 			Streams: st.Streams, MaxBacklog: st.MaxBacklog}
 	}
+	if s.opts.ReloadStorm > 0 {
+		rep.Reloads = s.reloads()
+	}
 	for _, r := range recs {
 		if r.Rule == "engines" && r.OK && strings.HasPrefix(r.Engine, fakePrefix) {
 			if rep.Fakes != nil && r.Type == "engine_down" {
@@ -930,6 +970,7 @@ func (s *chaos) report() *chaosReport {
 	}
 	rep.Notes = notes
 	rep.OK = rep.Total.Lost == 0 && rep.Total.Unexplained == 0 && rep.Total.CompletedRepeats == 0 && rep.LogErrors["Handler failed, giving up"] == 0 &&
+		rep.LogErrors[logDataRace] == 0 && rep.LogErrors[logPanic] == 0 && rep.LogErrors[logFatal] == 0 &&
 		(rep.Fakes == nil || rep.Fakes.Dropped == 0)
 	return rep
 }
@@ -945,6 +986,10 @@ func (s *chaos) printReport(rep *chaosReport) {
 	if f := rep.Fakes; f != nil {
 		s.log.Printf("fakes  %d engines at %g/s: emitted %d, queued %d, written %d, dropped %d (100 ms rule), max backlog %d, streams %d, engine_down %d",
 			f.Engines, f.Rate, f.Emitted, f.Queued, f.Written, f.Dropped, f.MaxBacklog, f.Streams, f.EngineDown)
+	}
+	if r := rep.Reloads; r != nil {
+		s.log.Printf("reloads: %d configs written (%d invalid), %d SIGHUPs; the daemon applied %d, refused %d",
+			r.Written, r.Invalid, r.SIGHUPs, r.Applied, r.Refused)
 	}
 	if len(rep.LogErrors) > 0 {
 		s.log.Printf("daemon error logs: %v", rep.LogErrors)

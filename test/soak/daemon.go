@@ -2,6 +2,7 @@ package soak
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -86,6 +87,16 @@ func (d *daemon) start() error {
 			logFile.Write([]byte{'\n'})
 			var l logLine
 			if json.Unmarshal(line, &l) != nil {
+				// Not a log line: the race detector's and the runtime's
+				// reports are failures of the soak.
+				if msg := runtimeReport(line); msg != "" {
+					d.mu.Lock()
+					if d.logErrs == nil {
+						d.logErrs = map[string]int{}
+					}
+					d.logErrs[msg]++
+					d.mu.Unlock()
+				}
 				continue
 			}
 			d.mu.Lock()
@@ -203,6 +214,34 @@ func (d *daemon) errors() map[string]int {
 		out[k] = v
 	}
 	return out
+}
+
+// Reports of the Go runtime in a daemon's stderr, counted among its error
+// logs under these names; any of them fails the soak.
+const (
+	logDataRace = "WARNING: DATA RACE"
+	logPanic    = "panic:"
+	logFatal    = "fatal error:"
+)
+
+// runtimeReport returns which runtime report line starts, or "".
+func runtimeReport(line []byte) string {
+	for _, m := range [...]string{logDataRace, logPanic, logFatal} {
+		if bytes.HasPrefix(line, []byte(m)) {
+			return m
+		}
+	}
+	return ""
+}
+
+// listenFlags gives the daemon an endpoint port of its own when it has one
+// (--listen, default 127.0.0.1:9324): a soak never competes for the default
+// with another daemon on the machine.
+func listenFlags(bin string) []string {
+	if hasFlag(bin, "--listen") {
+		return []string{"--listen", "127.0.0.1:0"}
+	}
+	return nil
 }
 
 // hasFlag reports whether `bin run --help` lists the flag.

@@ -14,7 +14,7 @@ import (
 
 // record is one line a handler appended to the ledger file:
 //
-//	RULE EVENT_ID EVENT_TYPE CONTAINER_ID FROM_ENGINE EVENT_SYNTHETIC EVENT_ATTEMPT SOAK_RUN EVENT_TIME DONE STATUS
+//	RULE EVENT_ID EVENT_ACTION CONTAINER_ID FROM_ENGINE EVENT_SYNTHETIC EVENT_ATTEMPT SOAK_RUN EVENT_TIME DONE STATUS
 //
 // DONE is when the handler wrote the line (a ledger of an older soak has no
 // DONE: its Done is zero). STATUS is OK when the handler is about to exit 0,

@@ -118,7 +118,7 @@ events:
 		return false, err
 	}
 	d := &daemon{bin: o.DaemonBin, config: cfgPath, work: o.Work, ledger: ledger,
-		flags: []string{"-v", "0", "--workers", fmt.Sprint(o.Workers), "--shutdown-timeout", "1s"}}
+		flags: append([]string{"-v", "0", "--workers", fmt.Sprint(o.Workers), "--shutdown-timeout", "1s"}, listenFlags(o.DaemonBin)...)}
 	if err := d.start(); err != nil {
 		return false, err
 	}

@@ -139,6 +139,9 @@ type Options struct {
 	Fakes int
 	// FakeRate is the events per second the fake engines emit in total.
 	FakeRate float64
+	// ReloadStorm is the number of reloads in a row of the chaos mode's
+	// reload storm (reload.go; 0: none).
+	ReloadStorm int
 	// Rate is the events per second slow mode makes the engine emit.
 	Rate int
 	// SlowContainers is the number of containers slow mode signals.

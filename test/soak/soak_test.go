@@ -69,11 +69,14 @@ type report struct {
 		// the fsync window of their completion.
 		CompletedRepeats int `json:"completedRepeats"`
 	} `json:"total"`
-	EngineDown int             `json:"engineDownEvents"`
-	LogErrors  map[string]int  `json:"daemonErrorLogs"`
-	Problems   json.RawMessage `json:"problems"`
-	OK         bool            `json:"ok"`
-	Fakes      *struct {
+	EngineDown int `json:"engineDownEvents"`
+	Reloads    *struct {
+		Written, Invalid, SIGHUPs, Applied, Refused int
+	} `json:"reloads"`
+	LogErrors map[string]int  `json:"daemonErrorLogs"`
+	Problems  json.RawMessage `json:"problems"`
+	OK        bool            `json:"ok"`
+	Fakes     *struct {
 		Engines    int   `json:"engines"`
 		Emitted    int64 `json:"emitted"`
 		Queued     int64 `json:"queued"`
@@ -150,10 +153,12 @@ func TestShortChaosSoak(t *testing.T) {
 	cmd := exec.CommandContext(ctx, filepath.Join(bin, "soak"),
 		"-engines-dir", enginesDir, "-daemon", filepath.Join(bin, "docker-eventsd"), "-work", work, "-report", reportPath,
 		// A kill every 6 s on average (3–9 s apart, each down at most 4 s plus an
-		// engine start) gives the 45 s of faults at least two engine kills.
+		// engine start).
 		"-duration", "45s", "-action-every", "500ms", "-engine-kill-every", "6s", "-engine-down-max", "4s",
 		"-daemon-kill-every", "20s", "-fault-every", "3s", "-fault-max", "3s", "-settle", "40s",
-		"-fakes", "10", "-fake-rate", "2000")
+		"-fakes", "10", "-fake-rate", "2000",
+		// 100 reloads in a row, valid (every engine restarted) and invalid.
+		"-reload-storm", "100")
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	start := time.Now()
@@ -180,11 +185,19 @@ func TestShortChaosSoak(t *testing.T) {
 	if n := rep.LogErrors["Handler failed, giving up"]; n != 0 {
 		t.Errorf("%d deliveries given up", n)
 	}
+	for _, m := range []string{"WARNING: DATA RACE", "panic:", "fatal error:"} {
+		if n := rep.LogErrors[m]; n != 0 {
+			t.Errorf("the daemon's stderr has %d %q reports (work directory %s)", n, m, work)
+		}
+	}
 	if runErr != nil && !t.Failed() {
 		t.Errorf("soak: %v", runErr)
 	}
 	// The soak must have broken things, or it proves nothing.
-	for what, least := range map[string]int{"engine kills": 2, "daemon kills": 1, "run": 10, "kill": 5, "restart": 5, "pause": 2, "remove": 5} {
+	// One engine kill at least: a killed dockerd with containers on vfs may
+	// take 40 s to answer again on a loaded 2-core CI machine, so a second
+	// one does not always fit in the 45 s of faults (the long soak has many).
+	for what, least := range map[string]int{"engine kills": 1, "daemon kills": 1, "run": 10, "kill": 5, "restart": 5, "pause": 2, "remove": 5} {
 		if rep.Counts[what] < least {
 			t.Errorf("only %d %s, want at least %d", rep.Counts[what], what, least)
 		}
@@ -194,6 +207,20 @@ func TestShortChaosSoak(t *testing.T) {
 	}
 	if tot.Expected < 100 || rep.EngineDown < 2 {
 		t.Errorf("only %d transitions and %d engine_down events", tot.Expected, rep.EngineDown)
+	}
+	// The reload storm happened, and the daemon took valid and invalid
+	// reloads (a daemon SIGKILLed meanwhile misses some).
+	if r := rep.Reloads; r == nil {
+		t.Errorf("no reload storm in the report")
+	} else {
+		// 50 SIGHUPs (a third on an invalid file), each invalid file read by
+		// the watcher too: about 33 applied and 30 refused when no daemon kill
+		// falls in the storm.
+		if r.Written < 100 || r.Applied < 20 || r.Refused < 10 {
+			t.Errorf("reload storm: %d configs written, %d applied, %d refused; want 100, at least 20 and 10", r.Written, r.Applied, r.Refused)
+		}
+		t.Logf("reload storm: %d configs written (%d invalid), %d SIGHUPs; the daemon applied %d, refused %d",
+			r.Written, r.Invalid, r.SIGHUPs, r.Applied, r.Refused)
 	}
 	// The fake engines' volume: the daemon's reader must never stall, even
 	// while it is killed and its engines break (a SIGKILL closes its streams:

@@ -40,6 +40,7 @@ func main() {
 	flag.Int64Var(&o.Seed, "seed", 0, "random seed (0: from the clock)")
 	flag.IntVar(&o.Fakes, "fakes", 0, "chaos mode: fake engines (internal/fakeengine, in process, fake0...) added to the cluster for volume; the soak fails if they drop any event for the daemon (0: none)")
 	flag.Float64Var(&o.FakeRate, "fake-rate", 2000, "chaos mode: events per second emitted by the fake engines in total, during the faults")
+	flag.IntVar(&o.ReloadStorm, "reload-storm", 0, "chaos mode: reloads in a row, once, during the faults: valid ones that restart every engine (their event filters change), invalid ones refused, by SIGHUP and by the file watcher (0: none)")
 	flag.IntVar(&o.Rate, "rate", 1000, "slow mode: events per second to make the engine emit")
 	flag.IntVar(&o.SlowContainers, "slow-containers", 32, "slow mode: containers that receive the signals")
 	flag.StringVar(&o.SlowEngine, "slow-engine", "", "slow mode: the engine (default: the first)")

@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-// TestMonitorBenchmarkRunsAtTinySizes runs P6 at tiny sizes: it keeps the
+// TestMonitorBenchmarkRunsAtTinySizes runs P7 at tiny sizes: it keeps the
 // harness working (listeners' process, windows, table) and says nothing
 // about speed.
 func TestMonitorBenchmarkRunsAtTinySizes(t *testing.T) {
@@ -20,11 +20,11 @@ func TestMonitorBenchmarkRunsAtTinySizes(t *testing.T) {
 	logOut = testWriter{t}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	rows, err := Run(ctx, env, []string{"p6"})
+	rows, err := Run(ctx, env, []string{"p7"})
 	if err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
-	if len(rows) != 3 || !strings.Contains(out.String(), "#### P6 monitors") {
+	if len(rows) != 3 || !strings.Contains(out.String(), "#### P7 monitors") {
 		t.Fatalf("rows %+v\n%s", rows, out.String())
 	}
 	// Every check at tiny sizes passes: no target went down.
