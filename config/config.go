@@ -16,7 +16,7 @@ func (c *Config) Engine(name string) (*Engine, bool) {
 }
 
 // Summary describes c in one line, such as "events.yml: 2 engines, 1 rule"
-// (and ", 1 state rule" when there are state rules).
+// (and ", 1 state rule", ", 1 monitor" when there are state rules, monitors).
 func (c *Config) Summary() string {
 	file := c.File
 	if file == "" {
@@ -28,6 +28,9 @@ func (c *Config) Summary() string {
 	}
 	if len(c.Discovery) > 0 {
 		s += ", " + plural(len(c.Discovery), "discovery source")
+	}
+	if len(c.Monitors) > 0 {
+		s += ", " + plural(len(c.Monitors), "monitor")
 	}
 	return s
 }

@@ -32,6 +32,7 @@ func HealthStatuses() []string {
 func validTypes() []string {
 	types := []string{TypeAll, TypeEngineDown, TypeEngineUp, TypeEngineAdded, TypeEngineRemoved}
 	types = append(types, ContainerActions()...)
+	types = append(types, MonitorTypes()...)
 	for _, s := range HealthStatuses() {
 		types = append(types, "health_status:"+s)
 	}
@@ -60,7 +61,7 @@ func normalizeType(item string) (string, error) {
 		}
 		return base + ":" + status, nil
 	}
-	if t == TypeAll || isEngineType(t) || slices.Contains(ContainerActions(), t) {
+	if t == TypeAll || isEngineType(t) || slices.Contains(ContainerActions(), t) || IsMonitorType(t) {
 		return t, nil
 	}
 	return "", fmt.Errorf("unknown type %q%s; valid types: %s",
@@ -79,6 +80,7 @@ func typesHint() string {
 			b.WriteString("[:" + strings.Join(HealthStatuses(), "|") + "]")
 		}
 	}
+	b.WriteString(", " + strings.Join(MonitorTypes(), ", "))
 	return b.String()
 }
 

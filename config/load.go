@@ -158,7 +158,7 @@ func (p *parser) config(doc *yaml.Node) *Config {
 	if !ok {
 		return cfg
 	}
-	var clusterKey, clusterVal, eventsVal, stateVal, discoveryVal *yaml.Node
+	var clusterKey, clusterVal, eventsVal, stateVal, discoveryVal, monitorsVal *yaml.Node
 	var haKey, haVal *yaml.Node
 	for _, kv := range pairs {
 		switch kv.name {
@@ -172,11 +172,13 @@ func (p *parser) config(doc *yaml.Node) *Config {
 			discoveryVal = kv.val
 		case "ha":
 			haKey, haVal = kv.key, kv.val
+		case "monitors":
+			monitorsVal = kv.val
 		default:
 			if strings.HasPrefix(kv.name, extensionPrefix) {
 				continue // free for YAML anchors, as in Compose files
 			}
-			p.unknownField(kv, "", []string{"cluster", "discovery", "events", "state", "ha", extensionPrefix + "..."})
+			p.unknownField(kv, "", []string{"cluster", "discovery", "events", "state", "monitors", "ha", extensionPrefix + "..."})
 		}
 	}
 	if clusterKey == nil {
@@ -190,6 +192,9 @@ func (p *parser) config(doc *yaml.Node) *Config {
 	if !p.openCluster || !p.isEmptyCluster(clusterVal) {
 		cfg.Engines, names = p.cluster(clusterKey, clusterVal)
 	}
+	// Monitors before the rules: from_monitor: and monitors: name them.
+	cfg.Monitors = p.monitors(monitorsVal, names)
+	p.monitorList = cfg.Monitors
 	cfg.Rules = p.rules(eventsVal, names)
 	cfg.StateRules = p.stateRules(stateVal, names)
 	if haKey != nil {

@@ -83,6 +83,7 @@ func TestLoadExample(t *testing.T) {
 			"timeout": r.Timeout != DefaultTimeout, "retry": r.Retry.MaxAttempts != DefaultMaxAttempts,
 			"env": len(r.Env) > 0, "object": len(r.Objects) > 0, "on_failure": r.OnFailure != "",
 			"cooldown": r.Cooldown != 0, "webhook": r.Webhook != nil,
+			"from_monitor": r.FromMonitor != "",
 		} {
 			seen[f] = seen[f] || set
 		}

@@ -33,6 +33,9 @@ type parser struct {
 	// openCluster is set when discovery: adds engines at run time: a
 	// from_engine may then name an engine cluster: does not list.
 	openCluster bool
+	// monitorList holds the monitors of monitors:, read before the rules
+	// that name them (from_monitor:, a state rule's monitors:).
+	monitorList []Monitor
 }
 
 // pair is one key: value of a mapping, after << merges.

@@ -99,7 +99,7 @@ func normalizeTypeFor(item string, objects []string) (string, error) {
 	if t == typeTCPDisconnect {
 		return TypeEngineDown, nil
 	}
-	if t == TypeAll || isEngineType(t) {
+	if t == TypeAll || isEngineType(t) || IsMonitorType(t) {
 		return t, nil
 	}
 	if strings.Contains(t, ":") {

@@ -10,14 +10,14 @@ import (
 // ruleFields are the keys of a rule.
 func ruleFields() []string {
 	fields := append([]string{"name", "type", "object"}, selectorFields()...)
-	return append(append(fields, "exit_code", "cooldown"), append(actionFields(), "webhook", "on_failure")...)
+	return append(append(fields, "exit_code", "cooldown", "from_monitor"), append(actionFields(), "webhook", "on_failure")...)
 }
 
 // ruleNodes keeps the key nodes of the fields that are checked against each
 // other once the whole rule is read.
 type ruleNodes struct {
-	name, exitCode, onFailure *yaml.Node
-	selector                  selectorNodes
+	name, exitCode, onFailure, fromMonitor, typ *yaml.Node
+	selector                                    selectorNodes
 }
 
 // rules checks events: and returns its rules. engines are the names of the
@@ -54,7 +54,7 @@ func (p *parser) rule(item *yaml.Node, field string, index int, engines []string
 				r.Name = s
 			}
 		case "type":
-			typesSet = true
+			typesSet, nodes.typ = true, kv.key
 			r.Types = p.typesFor(kv.val, f, r.Objects)
 		case "object":
 			// Read first, by objectsOf.
@@ -66,6 +66,9 @@ func (p *parser) rule(item *yaml.Node, field string, index int, engines []string
 			r.OnFailure, _, _ = p.str(kv.val, f)
 		case "cooldown":
 			r.Cooldown = p.cooldown(kv.val, f)
+		case "from_monitor":
+			nodes.fromMonitor = kv.key
+			r.FromMonitor = p.fromMonitor(kv.val, f)
 		default:
 			p.unknownField(kv, field, ruleFields())
 		}
@@ -76,6 +79,7 @@ func (p *parser) rule(item *yaml.Node, field string, index int, engines []string
 	p.checkFilters(&r, nodes, field)
 	p.checkFailureFields(&r, nodes.onFailure, field)
 	p.checkObjectFilters(&r, nodes, field)
+	p.checkMonitorFilters(&r, nodes, field)
 	return r, nodes, len(p.errs) == nerrs
 }
 

@@ -80,6 +80,10 @@ type StateRule struct {
 	// Resync re-runs the command this long after its last run even when
 	// nothing changed; 0 means never.
 	Resync time.Duration
+	// Monitors selects containers by the result of monitors: monitor name
+	// to the results wanted (MonitorResults); a container matches when, for
+	// every monitor, its result is one of them (monitorrules.go).
+	Monitors map[string][]string
 	// Action is what the rule does when it fires.
 	Action
 	// Pos is where the rule is declared.

@@ -245,6 +245,7 @@ func TestLoadExampleShowsEveryStateField(t *testing.T) {
 			"debounce": r.Debounce != 0, "max_delay": r.MaxDelay != 0, "resync": r.Resync != 0,
 			"command": r.Command != "", "log": r.Log != "", "timeout": r.Timeout != DefaultTimeout,
 			"retry": r.Retry.MaxAttempts != DefaultMaxAttempts, "env": len(r.Env) > 0,
+			"monitors": len(r.Monitors) > 0,
 		} {
 			seen[f] = seen[f] || set
 		}

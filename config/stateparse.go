@@ -12,7 +12,7 @@ import (
 // stateFields are the keys of a state rule.
 func stateFields() []string {
 	fields := append([]string{"name"}, selectorFields()...)
-	fields = append(fields, "status", "trigger", "engine_down_grace", "debounce", "max_delay", "resync")
+	fields = append(fields, "status", "trigger", "engine_down_grace", "debounce", "max_delay", "resync", "monitors")
 	return append(fields, actionFields()...)
 }
 
@@ -87,6 +87,8 @@ func (p *parser) stateRule(item *yaml.Node, field string, index int, engines []s
 			}
 		case "resync":
 			p.optDuration(kv.val, f, MinResync, &r.Resync)
+		case "monitors":
+			r.Monitors = p.stateMonitors(kv.val, f)
 		default:
 			p.unknownField(kv, field, stateFields())
 		}

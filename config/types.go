@@ -39,6 +39,9 @@ type Config struct {
 	Discovery []Discovery
 	// HA is the ha: section (config/ha.go); nil runs a single daemon.
 	HA *HA
+	// Monitors are the monitors of monitors:, in the order the file lists
+	// them (monitor.go).
+	Monitors []Monitor
 }
 
 // Engine is one named Docker engine of the cluster.
@@ -92,6 +95,9 @@ type Rule struct {
 	Selector
 	// ExitCodes restricts die events to these exit codes; empty matches all.
 	ExitCodes []int
+	// FromMonitor is a glob on the name of the monitor of a monitor event;
+	// "" matches all (monitorrules.go).
+	FromMonitor string
 	// Action is what the rule does when it fires.
 	Action
 	// OnFailure is run once with /bin/sh -c, with the handler's environment

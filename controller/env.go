@@ -38,7 +38,7 @@ const (
 	envEventSource = "EVENT_SOURCE"
 
 	// envPerEvent is the number of variables eventEnv appends at most.
-	envPerEvent = 17
+	envPerEvent = 17 + envPerMonitor
 )
 
 // reservedEnv returns the set of names the daemon sets: the per-event
@@ -52,6 +52,9 @@ func reservedEnv(engines []config.Engine) map[string]bool {
 		envRule: true, envEventObject: true, envEventActorID: true, envEventActorName: true,
 		envEventSource:    true,
 		envFailedExitCode: true, envFailedOutput: true,
+	}
+	for _, name := range monitorEnvNames() {
+		r[name] = true
 	}
 	for _, e := range engines {
 		r[engineVar(e.Name)] = true
@@ -180,6 +183,7 @@ func eventEnv(base []string, ruleName string, ev *informer.Event, engineURL stri
 		// Another kind (image, network...): its actor, which is no container.
 		env = append(env, envEventActorID+"="+ev.ActorID, envEventActorName+"="+actorName(ev))
 	}
+	env = appendMonitorEnv(env, ev)
 	return append(env, envRule+"="+ruleName)
 }
 
@@ -214,6 +218,8 @@ type stdinEvent struct {
 	Attributes map[string]string `json:"attributes"`
 	Time       string            `json:"time"`
 	Synthetic  bool              `json:"synthetic"`
+	// Monitor is what a monitor found, for monitor events only.
+	Monitor *informer.MonitorResult `json:"monitor,omitempty"`
 }
 
 // stdinEngine is the engine part of stdinDoc.
@@ -239,6 +245,7 @@ func stdinJSON(ruleName string, ev *informer.Event, engine *config.Engine) ([]by
 			Attributes: nonNil(ev.Attributes),
 			Time:       ev.Time.UTC().Format(time.RFC3339Nano),
 			Synthetic:  ev.Synthetic,
+			Monitor:    ev.Monitor,
 		},
 		Container: ev.Container,
 		Engine:    stdinEngine{Name: ev.Engine, Labels: map[string]string{}},

@@ -32,6 +32,9 @@ type matcher struct {
 	needsContainer bool
 	// objects are the kinds of events the rule is about (config.Rule.RuleObjects).
 	objects []string
+	// fromMonitor is a glob on the monitor of a monitor event
+	// (matchmonitor.go).
+	fromMonitor string
 }
 
 // selectorMatcher is a config.Selector compiled once: the filters on the
@@ -118,6 +121,8 @@ func compileMatcher(r *config.Rule) matcher {
 		sel:       compileSelectorMatcher(&r.Selector),
 		exitCodes: slices.Clone(r.ExitCodes),
 		objects:   r.RuleObjects(),
+
+		fromMonitor: r.FromMonitor,
 	}
 	for _, t := range r.Types {
 		t = strings.ToLower(strings.TrimSpace(t))
@@ -147,6 +152,14 @@ func (m *matcher) match(ev *informer.Event) bool { return m.check(ev) == filterN
 // filterNone when ev passes them all. Matching and explaining (explain.go)
 // are this one function.
 func (m *matcher) check(ev *informer.Event) filter {
+	if ev.Type == informer.TypeMonitor {
+		// Monitor events have filters of their own (matchmonitor.go);
+		// explained as a whole, by their type.
+		if m.matchMonitor(ev) {
+			return filterNone
+		}
+		return filterType
+	}
 	if f := m.checkType(ev); f != filterNone {
 		return f
 	}

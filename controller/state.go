@@ -62,6 +62,9 @@ type stateSet struct {
 	// EngineState (nil for an engine of the config that a fixed
 	// Options.Engines lacks: rules that select it then never become ready).
 	engines func(yield func(int, stateEngine) bool)
+	// monitors holds the monitors' results, for rules with monitors:; nil
+	// when there are none (statemonitor.go).
+	monitors MonitorResults
 }
 
 // fixedEngines is the EngineSet of a fixed Options.Engines: the engines of

@@ -26,6 +26,9 @@ type selector struct {
 	// grace is how long an engine may be down before its containers are
 	// unknown (and before the first evaluation stops waiting for it).
 	grace time.Duration
+	// monitors are the monitor results wanted, by monitor name
+	// (statemonitor.go).
+	monitors []monitorWant
 }
 
 // compileSelector compiles the selector of r.
@@ -33,6 +36,8 @@ func compileSelector(r *config.StateRule) selector {
 	sel := selector{
 		match: compileSelectorMatcher(&r.Selector),
 		grace: max(r.EngineDownGrace, 0),
+
+		monitors: compileMonitorWants(r.Monitors),
 	}
 	for _, s := range r.Status {
 		s = strings.ToLower(strings.TrimSpace(s))
@@ -80,6 +85,9 @@ type stateItem struct {
 	// Status is the container's state, or unknown when its engine has been
 	// down for longer than the grace.
 	Status string `json:"status"`
+	// Monitors are the results of the monitors the rule selects on, by
+	// monitor name; absent for a rule without monitors:.
+	Monitors map[string]string `json:"monitors,omitempty"`
 }
 
 // snapshot is the set of containers a state rule selects at one time.
@@ -152,7 +160,11 @@ func (st *stateSet) snapshot(now time.Time, sel *selector) (*snapshot, error) {
 			if !sel.match.container(ct) || !sel.status(ct, status) {
 				continue
 			}
-			items = append(items, stateItem{Container: canonical(ct, e.name), Status: status})
+			mons, ok := st.monitorResults(sel, e.name, ct)
+			if !ok {
+				continue
+			}
+			items = append(items, stateItem{Container: canonical(ct, e.name), Status: status, Monitors: mons})
 		}
 	}
 	slices.SortFunc(items, func(a, b stateItem) int {

@@ -16,6 +16,7 @@ import (
 	"github.com/samalba/docker-eventsd/config"
 	"github.com/samalba/docker-eventsd/controller"
 	"github.com/samalba/docker-eventsd/informer"
+	"github.com/samalba/docker-eventsd/monitor"
 )
 
 // Daemon is docker-eventsd put together: its engines, its controller, its
@@ -39,6 +40,8 @@ type Daemon struct {
 	reload reloadState
 	// disc is the state of the discovery sources (discovery.go).
 	disc discoveryState
+	// monitors runs the config's monitors; nil without (monitor.go).
+	monitors *monitor.Scheduler
 
 	// obs is the daemon's view of itself: meters, metrics, watchdog
 	// (observe.go); created is when New built it.
@@ -88,6 +91,7 @@ func New(opts Options) (*Daemon, error) {
 	}
 	d.state.controllerOptions(&ctrlOpts)
 	d.ha.controllerOptions(&ctrlOpts)
+	results := monitorResults(cfg, &ctrlOpts)
 	d.ctrl = controller.New(ctrlOpts)
 	d.handler = d.ctrl
 	if obs := opts.Observe; obs != nil {
@@ -95,6 +99,10 @@ func New(opts Options) (*Daemon, error) {
 			obs.Handle(ev)
 			d.ctrl.Handle(ev)
 		})
+	}
+	if err := d.newMonitors(results); err != nil {
+		d.state.close()
+		return nil, err
 	}
 	// The deliveries an earlier run left pending go first, before any
 	// informer is built.
@@ -148,7 +156,7 @@ func (d *Daemon) newEngine(e config.Engine, cp *informer.Checkpoint) (*engine, e
 		Checkpoints: true,
 		Resume:      cp,
 	})
-	return &engine{inf: inf, url: e.URL, spec: e}, nil
+	return &engine{inf: inf, url: e.URL, spec: e, cli: cli}, nil
 }
 
 // Run runs the daemon until ctx is done, then shuts it down (see the
@@ -171,16 +179,18 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.engines.start(ctx)
 	d.runDiscovery(ctx)
 	defer d.stopDiscovery()
-	// The controller stops taking events only once the engines stopped
-	// handing them on: an event an informer handed on is then never ignored,
-	// and a checkpoint never covers an event whose deliveries were not
-	// queued (and journaled).
+	monitorsDone := d.runMonitors(ctx)
+	// The controller stops taking events only once the engines (and the
+	// monitors) stopped handing them on: an event an informer handed on is
+	// then never ignored, and a checkpoint never covers an event whose
+	// deliveries were not queued (and journaled).
 	ctrlCtx, stopCtrl := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopCtrl()
 	go func() {
 		<-ctx.Done()
 		d.stopDiscovery()
 		d.engines.stop()
+		<-monitorsDone
 		stopCtrl()
 	}()
 	log.Info("Listening to events...")

@@ -28,6 +28,9 @@ type engine struct {
 	// spec is the engine as configured, to tell whether a new config
 	// changes it (SyncEngines).
 	spec config.Engine
+	// cli is the informer's client, which monitors inspect containers with
+	// (monitor.go).
+	cli informer.Client
 	// cancel stops the informer; nil until started.
 	cancel context.CancelFunc
 	// done is closed when the informer's Run returned.

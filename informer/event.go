@@ -50,8 +50,12 @@ type Event struct {
 	// engine_down / engine_up.
 	Synthetic bool `json:"synthetic,omitempty"`
 	// Container is the cached container after the event was applied (for destroy: its
-	// last known state). Nil for engine events.
+	// last known state). Nil for engine events. For a monitor event, the
+	// container checked, nil for a fixed address.
 	Container *Container `json:"container,omitempty"`
+	// Monitor is what a monitor found, for events of TypeMonitor; nil
+	// otherwise (monitorevent.go).
+	Monitor *MonitorResult `json:"monitor,omitempty"`
 }
 
 // Kind is Action without the ": ..." suffix Docker adds to exec and health events

@@ -12,6 +12,8 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/api/types/events"
 	"github.com/moby/moby/client"
+
+	"github.com/samalba/docker-eventsd/config"
 )
 
 // StateActions are the container actions that change what the cache holds. The
@@ -307,6 +309,9 @@ func ActionsFor(types []string) []string {
 			return nil
 		case ActionEngineDown, ActionEngineUp, ActionEngineAdded, ActionEngineRemoved, "":
 			continue
+		}
+		if config.IsMonitorType(kind) {
+			continue // made by the daemon's monitors, not by engines
 		}
 		if !seen[kind] {
 			seen[kind] = true

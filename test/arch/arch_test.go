@@ -24,8 +24,9 @@ const module = "github.com/samalba/docker-eventsd"
 var allowed = map[string][]string{
 	"cmd/docker-eventsd":        {"config", "daemon", "endpoint", "metrics"},
 	"endpoint":                  {"daemon"},
-	"daemon":                    {"checkpoint", "config", "controller", "discovery", "ha", "health", "informer", "metrics", "reconcile"},
+	"daemon":                    {"checkpoint", "config", "controller", "discovery", "ha", "health", "informer", "metrics", "monitor", "reconcile"},
 	"discovery":                 {"config"},
+	"monitor":                   {"config", "informer", "reconcile"},
 	"controller":                {"config", "health", "informer", "metrics", "reconcile"},
 	"ha":                        {"config"},
 	"health":                    {},

@@ -70,6 +70,11 @@ type Env struct {
 	// P6: hot reload (p6.go).
 	P6Engines, P6Trials int
 	P6Rate              float64
+	// P7 (p7.go): fixed tcp targets checked at P7Rate checks/s in all, and
+	// containers with an http monitor each checked every second.
+	P7Targets, P7Containers int
+	P7Rate                  float64
+	P7Duration              time.Duration
 }
 
 // SummaryRow is one line of the summary table.
@@ -193,6 +198,10 @@ func Defaults() *Env {
 		P6Engines:    1000,
 		P6Trials:     20,
 		P6Rate:       10000,
+		P7Targets:    1000,
+		P7Containers: 1000,
+		P7Rate:       10000,
+		P7Duration:   10 * time.Second,
 	}
 }
 
@@ -205,6 +214,7 @@ func (env *Env) Quick() {
 	env.P4Engines, env.P4Containers = 20, 10
 	env.P5Trials, env.P5Heartbeat = 1, 300*time.Millisecond
 	env.P6Engines, env.P6Trials, env.P6Rate = 20, 2, 500
+	env.P7Targets, env.P7Containers, env.P7Rate, env.P7Duration = 20, 20, 200, 500*time.Millisecond
 	env.Settle = 100 * time.Millisecond
 }
 
@@ -225,7 +235,7 @@ func Run(ctx context.Context, env *Env, which []string) ([]SummaryRow, error) {
 	}()
 	fmt.Fprintf(env.Out, "### Run of %s\n\n%s\n", time.Now().UTC().Format("2006-01-02 15:04 MST"), machine(env))
 	benches := map[string]func(context.Context, *Env) ([]SummaryRow, error){
-		"p1": benchP1, "p2": benchP2, "p3": benchP3, "p4": benchP4, "p5": benchP5, "p6": benchP6,
+		"p1": benchP1, "p2": benchP2, "p3": benchP3, "p4": benchP4, "p5": benchP5, "p6": benchP6, "p7": benchP7,
 		"d1": benchD1, // opt-in (-run d1): needs EVENTSD_TEST_ETCD (discovery.go)
 	}
 	var rows []SummaryRow

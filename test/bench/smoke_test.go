@@ -10,18 +10,19 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	RunStampIfAsked() // the Go stamp, when no C compiler is there
+	RunStampIfAsked()     // the Go stamp, when no C compiler is there
+	RunListenersIfAsked() // P7's listeners
 	os.Exit(m.Run())
 }
 
-// TestEveryBenchmarkRunsOnFakesInProcess runs P1..P6 at tiny sizes, the
+// TestEveryBenchmarkRunsOnFakesInProcess runs P1..P7 at tiny sizes, the
 // daemon in process and every engine a fake one: it keeps the harness
 // working and says nothing about speed.
 func TestEveryBenchmarkRunsOnFakesInProcess(t *testing.T) {
 	env := Defaults()
 	env.Quick()
 	env.Work = t.TempDir()
-	which := []string{"p1", "p2", "p3", "p4", "p5", "p6"}
+	which := []string{"p1", "p2", "p3", "p4", "p5", "p6", "p7"}
 	var out bytes.Buffer
 	env.Out = &out
 	logOut = testWriter{t}
@@ -38,7 +39,7 @@ func TestEveryBenchmarkRunsOnFakesInProcess(t *testing.T) {
 			t.Errorf("%s %s: nothing measured", r.ID, r.Metric)
 		}
 	}
-	for _, id := range []string{"P1", "P2", "P3", "P4", "P5", "P6"} {
+	for _, id := range []string{"P1", "P2", "P3", "P4", "P5", "P6", "P7"} {
 		if !seen[id] {
 			t.Errorf("no summary row for %s", id)
 		}

@@ -22,7 +22,8 @@ import (
 )
 
 func main() {
-	bench.RunStampIfAsked() // the Go stamp: this binary re-executed by a handler
+	bench.RunStampIfAsked()     // the Go stamp: this binary re-executed by a handler
+	bench.RunListenersIfAsked() // P7's listeners: this binary re-executed by the bench
 	env, which, outJSON, err := parseArgs(os.Args[1:])
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -46,7 +47,7 @@ func main() {
 func parseArgs(args []string) (*bench.Env, []string, string, error) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	env := bench.Defaults()
-	run := fs.String("run", "p1,p2,p3,p4,p5,p6", "benchmarks to run")
+	run := fs.String("run", "p1,p2,p3,p4,p5,p6,p7", "benchmarks to run")
 	quick := fs.Bool("quick", false, "tiny sizes: checks the harness in seconds, says nothing about speed")
 	outJSON := fs.String("json", "", "write the summary rows as JSON to this file")
 	rates := fs.String("p2-rates", formatRates(env.P2Rates), "P2: event rates to try, ascending (events/s emitted by all engines)")
@@ -77,6 +78,10 @@ func parseArgs(args []string) (*bench.Env, []string, string, error) {
 	fs.IntVar(&env.Verbosity, "verbosity", 0, "P2, P4: -v of the daemon (what-if: 1 logs every uncaught event, as before 2026-11-27)")
 	fs.IntVar(&env.P5Trials, "p5-trials", env.P5Trials, "P5: trials of each scenario")
 	fs.DurationVar(&env.P5Heartbeat, "p5-heartbeat", env.P5Heartbeat, "P5: --heartbeat of the blackhole runs")
+	fs.IntVar(&env.P7Targets, "p7-targets", env.P7Targets, "P7: fixed tcp targets (at most 1,040)")
+	fs.Float64Var(&env.P7Rate, "p7-rate", env.P7Rate, "P7: tcp checks per second of all targets together")
+	fs.IntVar(&env.P7Containers, "p7-containers", env.P7Containers, "P7: containers, each with an http monitor checked every second")
+	fs.DurationVar(&env.P7Duration, "p7-duration", env.P7Duration, "P7: measured time of each window")
 	if err := fs.Parse(args); err != nil {
 		return nil, nil, "", err
 	}
