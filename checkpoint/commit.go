@@ -86,49 +86,17 @@ func (s *Store) ForgetCompleted(key string) {
 func (s *Store) take() (map[uint64][]byte, map[string][]byte, map[string][]byte, map[uint64][]byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	// An empty map is kept, not returned: the caller reads what it gets
-	// without the lock while the writers keep adding to the store's maps.
-	var d, x map[uint64][]byte
-	var r, c map[string][]byte
-	if len(s.dead) > 0 {
-		x, s.dead = s.dead, map[uint64][]byte{}
-	}
-	if len(s.deliveries) > 0 {
-		d, s.deliveries = s.deliveries, map[uint64][]byte{}
-	}
-	if len(s.stateRules) > 0 {
-		r, s.stateRules = s.stateRules, map[string][]byte{}
-	}
-	if len(s.completed) > 0 {
-		c, s.completed = s.completed, map[string][]byte{}
-	}
-	return d, r, c, x
+	return takeMap(&s.deliveries), takeMap(&s.stateRules), takeMap(&s.completed), takeMap(&s.dead)
 }
 
 // giveBack puts back changes whose commit failed, unless newer ones came.
 func (s *Store) giveBack(d map[uint64][]byte, r, c map[string][]byte, x map[uint64][]byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for k, v := range x {
-		if _, newer := s.dead[k]; !newer {
-			s.dead[k] = v
-		}
-	}
-	for k, v := range c {
-		if _, newer := s.completed[k]; !newer {
-			s.completed[k] = v
-		}
-	}
-	for k, v := range d {
-		if _, newer := s.deliveries[k]; !newer {
-			s.deliveries[k] = v
-		}
-	}
-	for k, v := range r {
-		if _, newer := s.stateRules[k]; !newer {
-			s.stateRules[k] = v
-		}
-	}
+	putBack(s.dead, x)
+	putBack(s.completed, c)
+	putBack(s.deliveries, d)
+	putBack(s.stateRules, r)
 }
 
 // Flush commits the journal changes and the checkpoints of sources that

@@ -22,30 +22,16 @@ func (s *EtcdStore) Flush(sources []Source) error {
 func (s *EtcdStore) take() (map[uint64][]byte, map[string][]byte, map[string][]byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	d, r, c := s.deliveries, s.stateRules, s.completed
-	s.deliveries, s.stateRules, s.completed = map[uint64][]byte{}, map[string][]byte{}, map[string][]byte{}
-	return d, r, c
+	return takeMap(&s.deliveries), takeMap(&s.stateRules), takeMap(&s.completed)
 }
 
 // giveBack puts back changes whose commit failed, unless newer ones came.
 func (s *EtcdStore) giveBack(d map[uint64][]byte, r, c map[string][]byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for k, v := range d {
-		if _, newer := s.deliveries[k]; !newer {
-			s.deliveries[k] = v
-		}
-	}
-	for k, v := range r {
-		if _, newer := s.stateRules[k]; !newer {
-			s.stateRules[k] = v
-		}
-	}
-	for k, v := range c {
-		if _, newer := s.completed[k]; !newer {
-			s.completed[k] = v
-		}
-	}
+	putBack(s.deliveries, d)
+	putBack(s.stateRules, r)
+	putBack(s.completed, c)
 }
 
 // commit writes, while this replica leads, the journal changes, then (with
